@@ -1,0 +1,1 @@
+"""The billing database: schema, engine, migrations and exact-decimal SQL helpers."""

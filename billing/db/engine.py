@@ -1,0 +1,74 @@
+"""Engines for the billing database: SQLite (embedded default) or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, select, update
+from sqlalchemy.engine import make_url
+
+from billing.db.money import register_sqlite_functions
+from billing.db.schema import id_allocator
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 to SQLAlchemy 2.1; we ship psycopg2 (DAGSTER_NOTES)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True, future=True)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not pysqlite, issue BEGIN (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        register_sqlite_functions(dbapi_connection)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # Take the write lock up front: a deferred transaction that reads and then writes
+        # fails with SQLITE_BUSY at once under contention instead of waiting its turn.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def allocate_ids(conn: Connection, name: str, count: int) -> int:
+    """Reserve ``count`` consecutive ids of the counter ``name``; return the first.
+
+    The counter row is locked for the rest of the transaction, which also serialises the
+    steps that write shared rows (aggregated charges) on PostgreSQL.
+    """
+    query = select(id_allocator.c.next_id).where(id_allocator.c.name == name)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    first = conn.execute(query).scalar()
+    if first is None:
+        conn.execute(id_allocator.insert().values(name=name, next_id=1))
+        first = conn.execute(query).scalar()
+    if count:
+        conn.execute(
+            update(id_allocator).where(id_allocator.c.name == name).values(next_id=first + count)
+        )
+    return first

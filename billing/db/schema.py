@@ -1,0 +1,470 @@
+"""The billing database: every table, in SQLAlchemy Core (DESIGN §4.4 and §4.5).
+
+Reference tables are named after the reference files they are loaded from
+(``accounts.csv`` → ``accounts``); the TFM and billing tables carry the contract names of
+DESIGN §4.5. Money and quantities are :class:`~billing.db.money.Money` (exact decimals).
+
+Keys of the TFM tables are deterministic, so that re-running a step, or a whole partition
+after a crash, writes exactly the same rows:
+
+* ``txn_id``  = ``feed_no`` × 10^8 + the data row's number in the file;
+* ``leg_id``  = ``txn_id`` × 100 + the rule leg's sequence;
+* ``summary_id`` and ``bill_chg_id`` come from :data:`id_allocator`, a row-locked counter
+  updated in the same database transaction as the rows it numbers (so a rolled-back step
+  gives its numbers back — unlike a PostgreSQL sequence).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from billing.db.money import Money
+
+metadata = MetaData()
+
+TXN_ID_FEED_FACTOR = 100_000_000  # rows per feed
+LEG_ID_TXN_FACTOR = 100  # legs per transaction
+
+_CODE = 40
+_ID = 64
+_NAME = 200
+
+
+def _code(name: str, **kw) -> Column:
+    return Column(name, String(_CODE), **kw)
+
+
+def _id(name: str, **kw) -> Column:
+    return Column(name, String(_ID), **kw)
+
+
+# --- reference data (DESIGN §4.4) -----------------------------------------------------------
+
+currencies = Table(
+    "currencies",
+    metadata,
+    Column("currency_cd", String(3), primary_key=True),
+    Column("minor_units", Integer, nullable=False),
+)
+
+divisions = Table(
+    "divisions",
+    metadata,
+    _code("division_cd", primary_key=True),
+    Column("name", String(_NAME), nullable=False),
+    Column("currency_cd", String(3), nullable=False),
+    _code("processing_date_basis", nullable=False),
+    _code("default_price_list_cd"),
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    _id("person_id", primary_key=True),
+    Column("name", String(_NAME), nullable=False),
+    Column("email", String(_NAME)),
+)
+
+bill_cycles = Table(
+    "bill_cycles",
+    metadata,
+    _code("bill_cycle_cd", primary_key=True),
+    Column("close_day", Integer, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    _id("account_id", primary_key=True),
+    _id("person_id", nullable=False),
+    _code("division_cd", nullable=False),
+    Column("currency_cd", String(3), nullable=False),
+    _code("bill_cycle_cd", nullable=False),
+    _code("status", nullable=False),
+    _id("parent_account_id"),
+    _code("price_list_cd"),
+    Column("start_dt", Date, nullable=False),
+    Column("end_dt", Date),
+    Column("payment_terms_days", Integer),
+    _code("tax_cd"),
+    Column("email", String(_NAME)),
+)
+
+contracts = Table(
+    "contracts",
+    metadata,
+    _id("contract_id", primary_key=True),
+    _id("account_id", nullable=False, index=True),
+    _code("contract_type", nullable=False),
+    _code("status", nullable=False),
+    Column("start_dt", Date, nullable=False),
+    Column("end_dt", Date),
+)
+
+price_items = Table(
+    "price_items",
+    metadata,
+    _code("price_item_cd", primary_key=True),
+    Column("description", String(_NAME), nullable=False),
+    _code("contract_type"),
+)
+
+pricing = Table(
+    "pricing",
+    metadata,
+    _id("price_assignment_id", primary_key=True),
+    _code("scope", nullable=False),
+    _id("scope_id", nullable=False),
+    _code("price_item_cd", nullable=False),
+    _code("param_value"),
+    Column("start_dt", Date, nullable=False),
+    Column("end_dt", Date),
+    Column("currency_cd", String(3), nullable=False),
+    Column("ignore_txn", String(1), nullable=False),
+    Column("aggregate_txn", String(1), nullable=False),
+    _code("rating_criteria", nullable=False),
+    _code("aggregation_schedule_cd"),
+    _code("sqi_basis", nullable=False),
+    _code("rate_type", nullable=False),
+    Column("unit_price", Money),
+    Column("package_size", Money),
+    Column("percent", Money),
+    Column("fixed_amount", Money),
+    Column("min_charge", Money),
+    Column("max_charge", Money),
+    Index("ix_pricing_scope", "scope", "scope_id", "price_item_cd"),
+)
+
+pricing_tiers = Table(
+    "pricing_tiers",
+    metadata,
+    _id("price_assignment_id", primary_key=True),
+    Column("tier_seq", Integer, primary_key=True),
+    Column("up_to", Money),
+    Column("unit_price", Money),
+    Column("flat_amount", Money),
+)
+
+aggregation_periods = Table(
+    "aggregation_periods",
+    metadata,
+    _code("schedule_cd", primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("period_end", Date, nullable=False),
+)
+
+derivation_rules = Table(
+    "derivation_rules",
+    metadata,
+    _id("rule_id", primary_key=True),
+    _code("division_cd", nullable=False),
+    _code("txn_source"),
+    _code("product_code"),
+    _code("channel"),
+    Column("priority", Integer, nullable=False),
+    Column("start_dt", Date, nullable=False),
+    Column("end_dt", Date),
+)
+
+rule_legs = Table(
+    "rule_legs",
+    metadata,
+    _id("rule_id", primary_key=True),
+    Column("leg_seq", Integer, primary_key=True),
+    _code("account_basis", nullable=False),
+    _id("fixed_account_id"),
+    _code("price_item_cd", nullable=False),
+    _code("param_source"),
+)
+
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("from_currency_cd", String(3), primary_key=True),
+    Column("to_currency_cd", String(3), primary_key=True),
+    Column("effective_dt", Date, primary_key=True),
+    Column("rate", Money, nullable=False),
+)
+
+tax_rates = Table(
+    "tax_rates",
+    metadata,
+    _code("tax_cd", primary_key=True),
+    Column("effective_dt", Date, primary_key=True),
+    Column("rate_percent", Money, nullable=False),
+)
+
+services = Table(
+    "services",
+    metadata,
+    _id("service_id", primary_key=True),
+    _id("account_id", nullable=False, index=True),
+    _code("service_cd", nullable=False),
+    Column("description", String(_NAME)),
+    _code("status", nullable=False),
+    Column("start_dt", Date, nullable=False),
+    Column("end_dt", Date),
+    _code("bill_period", nullable=False),
+    Column("price", Money, nullable=False),
+    Column("next_bill_dt", Date),
+    Column("discount_percent", Money),
+    Column("discount_expires_dt", Date),
+    Column("reopen_dt", Date),
+)
+
+reference_load = Table(
+    "reference_load",
+    metadata,
+    Column("load_id", Integer, primary_key=True, autoincrement=True),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("files", Text, nullable=False),
+    Column("row_counts", Text, nullable=False),
+)
+
+# --- platform bookkeeping -------------------------------------------------------------------
+
+id_allocator = Table(
+    "id_allocator",
+    metadata,
+    Column("name", String(_CODE), primary_key=True),
+    Column("next_id", BigInteger, nullable=False),
+)
+
+pricing_effective = Table(
+    "pricing_effective",
+    metadata,
+    _id("account_id", nullable=False),
+    _code("price_item_cd", nullable=False),
+    _code("param_value"),
+    _id("price_assignment_id", nullable=False),
+    Column("scope_rank", Integer, nullable=False),
+    Column("start_dt", Date, nullable=False),
+    Column("end_dt", Date),
+    Index("ix_pricing_effective_lookup", "account_id", "price_item_cd"),
+)
+
+pricing_effective_build = Table(
+    "pricing_effective_build",
+    metadata,
+    Column("build_no", Integer, primary_key=True),
+    Column("reference_load_id", Integer),
+    Column("row_count", Integer, nullable=False),
+)
+
+# --- transaction feed management (DESIGN §4.5) ----------------------------------------------
+
+txn_header = Table(
+    "txn_header",
+    metadata,
+    Column("header_id", String(120), primary_key=True),
+    Column("feed_no", BigInteger, nullable=False, unique=True),
+    Column("external_header_id", String(_NAME), nullable=False),
+    Column("header_dt", Date),
+    _code("txn_source_cd", nullable=False),
+    _code("division_cd", nullable=False),
+    Column("record_count", Integer),
+    Column("total_amount", Money),
+    Column("total_volume", Money),
+    Column("status", String(4), nullable=False),
+    Column("message", Text),
+    Column("data_file", String(_NAME)),
+    Column("control_file", String(_NAME)),
+    Column("content_hash", String(64), nullable=False),
+    Column("file_record_count", Integer),
+    Column("file_total_amount", Money),
+    Column("file_total_volume", Money),
+    Index("ix_txn_header_duplicate", "external_header_id", "header_dt", "status"),
+)
+
+_TXN_COLUMNS = (
+    ("row_no", Integer),
+    ("external_txn_id", String(_NAME)),
+    ("txn_dttm", String(64)),
+    ("txn_dt", Date),
+    ("account_id", String(_ID)),
+    ("product_code", String(_CODE)),
+    ("currency", String(_CODE)),
+    ("amount", Money),
+    ("volume", Money),
+    ("channel", String(_CODE)),
+    ("reference", String(_NAME)),
+    ("attributes", Text),
+    ("raw_record", Text),
+)
+
+
+def _txn_columns() -> list[Column]:
+    return [Column(name, type_) for name, type_ in _TXN_COLUMNS]
+
+
+TXN_COLUMN_NAMES = tuple(name for name, _ in _TXN_COLUMNS)
+
+txn_detail_stg = Table(
+    "txn_detail_stg",
+    metadata,
+    Column("txn_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("header_id", String(120), nullable=False),
+    *_txn_columns(),
+    Column("parse_error", Text),
+    Column("status", String(4), nullable=False),
+    Index("ix_txn_detail_stg_header", "header_id", "txn_dt"),
+    Index("ix_txn_detail_stg_external", "header_id", "external_txn_id"),
+)
+
+txn_detail = Table(
+    "txn_detail",
+    metadata,
+    Column("txn_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("header_id", String(120), nullable=False),
+    *_txn_columns(),
+    Column("status", String(4), nullable=False),
+    Column("business_dt", Date),
+    Column("message", Text),
+    Index("ix_txn_detail_header", "header_id", "status"),
+    Index("ix_txn_detail_external", "header_id", "external_txn_id"),
+)
+
+txn_detail_excp = Table(
+    "txn_detail_excp",
+    metadata,
+    Column("txn_id", BigInteger, primary_key=True, autoincrement=False),
+    _code("error_code", primary_key=True),
+    Column("leg_id", BigInteger, primary_key=True, autoincrement=False),  # 0: the transaction
+    Column("header_id", String(120), nullable=False, index=True),
+    Column("message", Text, nullable=False),
+)
+
+rollback_txn = Table(
+    "rollback_txn",
+    metadata,
+    Column("txn_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("header_id", String(120), nullable=False, index=True),
+    Column("status", String(4), nullable=False),
+)
+
+txn_leg = Table(
+    "txn_leg",
+    metadata,
+    Column("leg_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("txn_id", BigInteger, nullable=False, index=True),
+    Column("header_id", String(120), nullable=False),
+    Column("leg_seq", Integer, nullable=False),
+    _id("account_id", nullable=False),
+    _code("price_item_cd", nullable=False),
+    _code("param_value", nullable=False),
+    Column("txn_dt", Date, nullable=False),
+    Column("processing_dt", Date, nullable=False),
+    Column("status", String(4), nullable=False),
+    _code("error_code"),
+    _id("price_assignment_id"),
+    _code("rating_criteria"),
+    Column("aggregate_sw", String(1)),
+    Column("ignore_sw", String(1)),
+    Column("pricing_currency_cd", String(3)),
+    Column("exchange_rate", Money),
+    Column("sqi_volume", Money),
+    Column("sqi_amount", Money),
+    Column("sqi_quantity", Money),
+    Column("calc_amount", Money),
+    Column("agg_period_start", Date),
+    Column("agg_period_end", Date),
+    Column("summary_id", BigInteger),
+    Column("bill_chg_id", BigInteger, index=True),
+    Index("ix_txn_leg_header", "header_id", "status"),
+)
+
+txn_summary = Table(
+    "txn_summary",
+    metadata,
+    Column("summary_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("header_id", String(120), nullable=False, index=True),
+    _id("account_id", nullable=False),
+    _code("price_item_cd", nullable=False),
+    _code("param_value", nullable=False),
+    Column("txn_dt", Date, nullable=False),
+    Column("processing_dt", Date, nullable=False),
+    Column("status", String(1), nullable=False),
+    _code("error_code"),
+    _id("price_assignment_id"),
+    Column("bill_chg_id", BigInteger),
+)
+
+bill_chg = Table(
+    "bill_chg",
+    metadata,
+    Column("bill_chg_id", BigInteger, primary_key=True, autoincrement=False),
+    _id("account_id", nullable=False),
+    _code("price_item_cd"),
+    _code("param_value", nullable=False),
+    Column("start_dt", Date, nullable=False),
+    Column("end_dt", Date, nullable=False),
+    _code("status", nullable=False),
+    Column("aggregated_sw", String(1), nullable=False),
+    _id("price_assignment_id"),
+    Column("rating_criteria", String(4)),
+    Column("currency_cd", String(3), nullable=False),
+    Column("txn_count", Integer, nullable=False),
+    Column("txn_volume", Money, nullable=False),
+    Column("txn_amount", Money, nullable=False),
+    Column("charge_amount", Money),
+    _code("source", nullable=False),
+    Column("description", Text),
+    Index(
+        "ix_bill_chg_open_aggregate",
+        "account_id",
+        "price_item_cd",
+        "param_value",
+        "price_assignment_id",
+        "start_dt",
+    ),
+)
+
+# --- invoicing and disaggregation (DESIGN §4.5; filled by later steps) ----------------------
+
+bill = Table(
+    "bill",
+    metadata,
+    _id("bill_id", primary_key=True),
+    _id("account_id", nullable=False, index=True),
+    Column("bill_dt", Date, nullable=False),
+    Column("window_start", Date, nullable=False),
+    Column("window_end", Date, nullable=False),
+    _code("status", nullable=False),
+    Column("due_dt", Date),
+    Column("invoice_number", String(_CODE), unique=True),
+    Column("subtotal", Money),
+    Column("tax_amount", Money),
+    Column("total_amount", Money),
+)
+
+bill_segment = Table(
+    "bill_segment",
+    metadata,
+    _id("bseg_id", primary_key=True),
+    _id("bill_id", nullable=False, index=True),
+    Column("bill_chg_id", BigInteger, nullable=False, index=True),
+    _code("status", nullable=False),
+    Column("amount", Money),
+)
+
+disagg_req = Table(
+    "disagg_req",
+    metadata,
+    Column("req_id", BigInteger, primary_key=True, autoincrement=False),
+    _id("account_id"),
+    _id("person_id"),
+    Column("from_dt", Date, nullable=False),
+    _code("status", nullable=False),
+)

@@ -1,0 +1,23 @@
+"""Errors an operator sees: each names the feed, row or file and says what to do."""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    """A problem the operator can act on; the CLI prints it without a traceback."""
+
+
+class ReferenceDataError(BillingError):
+    """Reference data refused as a whole; ``problems`` lists file, line, column and reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"reference data refused, nothing was loaded ({len(problems)} problem(s)):\n{listing}\n"
+            "Fix the files and run `billing reference load` again."
+        )
+
+
+class FeedRejected(BillingError):
+    """A feed that cannot be read at all; its files go to quarantine with this reason."""

@@ -1,0 +1,68 @@
+"""Shared fixtures: a real billing database on SQLite, and on PostgreSQL when
+``BILLING_TEST_DATABASE_URL`` is set (CI sets it and requires it)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import Engine, text
+
+from billing.db.engine import make_engine
+from billing.db.migrate import upgrade
+from billing.db.schema import metadata
+
+POSTGRES_URL = os.environ.get("BILLING_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(scope="session")
+def _postgres_engine():
+    if not POSTGRES_URL:
+        yield None
+        return
+    engine = make_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _truncate_all(engine: Engine) -> None:
+    names = ", ".join(table.name for table in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names}"))
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path, _postgres_engine) -> str:
+    """URL of an empty, migrated billing database, on each backend in turn."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'billing.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return url
+    _truncate_all(_postgres_engine)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def engine(db_url) -> Engine:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def billing_home(tmp_path, monkeypatch, db_url):
+    """A fresh ``$BILLING_HOME`` (inbox, archive, quarantine …) bound to the test database."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("BILLING_HOME", str(home))
+    monkeypatch.setenv("BILLING_DATABASE_URL", db_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    from billing.settings import billing_paths
+
+    return billing_paths().ensure()
