@@ -61,44 +61,53 @@ class dsum(_DecimalFunction):
     """Exact ``SUM`` of a money expression (aggregate)."""
 
     name = "dec_sum"
+    inherit_cache = True
 
 
 class dadd(_DecimalFunction):
     name = "dec_add"
+    inherit_cache = True
 
 
 class dsub(_DecimalFunction):
     name = "dec_sub"
+    inherit_cache = True
 
 
 class dmul(_DecimalFunction):
     name = "dec_mul"
+    inherit_cache = True
 
 
 class ddiv(_DecimalFunction):
     name = "dec_div"
+    inherit_cache = True
 
 
 class dround(_DecimalFunction):
     """Round half-up (ties away from zero) to N decimal places."""
 
     name = "dec_round"
+    inherit_cache = True
 
 
 class dceil(_DecimalFunction):
     name = "dec_ceil"
+    inherit_cache = True
 
 
 class dmax(_DecimalFunction):
     """The larger of two decimals, ignoring a NULL second argument."""
 
     name = "dec_max"
+    inherit_cache = True
 
 
 class dmin(_DecimalFunction):
     """The smaller of two decimals, ignoring a NULL second argument."""
 
     name = "dec_min"
+    inherit_cache = True
 
 
 class dsign(FunctionElement):
@@ -106,6 +115,7 @@ class dsign(FunctionElement):
 
     type = types.Integer()
     name = "dec_sign"
+    inherit_cache = True
     inherit_cache = True
 
 

@@ -1,0 +1,156 @@
+"""Read a feed's data file into staging rows, a bounded chunk at a time.
+
+Every data row becomes exactly one staging row. A row that cannot be parsed is kept — its
+raw text in ``raw_record`` and the reasons in ``parse_error`` — and becomes ``INVL`` in
+C1-TXNIP; nothing is dropped silently. Parsing is vectorised over each chunk with pandas;
+values stay text (decimals in canonical form) so no number ever passes through a float.
+A file that cannot be read at all (not UTF-8, missing or repeated columns) raises
+:class:`~billing.errors.FeedRejected` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from billing.errors import FeedRejected
+
+REQUIRED_COLUMNS = ("external_txn_id", "txn_datetime", "account_id", "product_code", "currency", "amount", "volume")
+OPTIONAL_COLUMNS = ("channel", "reference")
+DEFAULT_CHUNK_ROWS = 50_000
+
+_ISO_DATETIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+_DECIMAL = r"[+-]?(?:\d{1,18}(?:\.\d{0,12})?|\.\d{1,12})"
+_CURRENCY = r"[A-Za-z]{3}"
+
+STAGING_COLUMNS = (
+    "row_no",
+    "external_txn_id",
+    "txn_dttm",
+    "txn_dt",
+    "account_id",
+    "product_code",
+    "currency",
+    "amount",
+    "volume",
+    "channel",
+    "reference",
+    "attributes",
+    "raw_record",
+    "parse_error",
+)
+
+
+def read_feed(path: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Yield DataFrames with :data:`STAGING_COLUMNS`, ``chunk_rows`` data rows at most each."""
+    with path.open("r", encoding="utf-8", newline="") as handle:
+        try:
+            reader = csv.reader(handle)
+            header = [name.strip() for name in next(reader, [])]
+            _check_header(path, header)
+            chunk: list[list[str]] = []
+            row_no = 0
+            first_row = 1
+            for fields in reader:
+                if not fields or fields == [""]:
+                    continue  # a blank line is not a record
+                row_no += 1
+                chunk.append(fields)
+                if len(chunk) >= chunk_rows:
+                    yield _parse_chunk(header, chunk, first_row)
+                    first_row, chunk = row_no + 1, []
+            if chunk:
+                yield _parse_chunk(header, chunk, first_row)
+        except UnicodeDecodeError as exc:
+            raise FeedRejected(f"data file {path.name} is not UTF-8 text (byte {exc.start} of a block is invalid)")
+        except csv.Error as exc:
+            raise FeedRejected(f"data file {path.name} is not readable CSV: {exc}")
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    if not any(header):
+        raise FeedRejected(f"data file {path.name} is empty: it needs a header row")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise FeedRejected(f"data file {path.name} repeats column(s) {', '.join(repeated)}")
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise FeedRejected(
+            f"data file {path.name} lacks required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(header)}); the required columns are {', '.join(REQUIRED_COLUMNS)}"
+        )
+
+
+def _parse_chunk(header: list[str], rows: list[list[str]], first_row: int) -> pd.DataFrame:
+    width = len(header)
+    row_no = pd.RangeIndex(first_row, first_row + len(rows))
+    well_formed = [len(fields) == width for fields in rows]
+    frame = pd.DataFrame(
+        [fields if ok else [""] * width for fields, ok in zip(rows, well_formed)],
+        columns=header,
+        dtype="string",
+        index=row_no,
+    ).apply(lambda column: column.str.strip())
+    errors = pd.Series("", index=row_no, dtype="string")
+
+    def flag(mask: pd.Series, message: pd.Series | str) -> None:
+        nonlocal errors
+        text = message if isinstance(message, str) else message.fillna("")
+        errors = errors.where(~mask, errors + "; " + text)
+
+    bad_shape = ~pd.Series(well_formed, index=row_no)
+    counts = pd.Series([len(fields) for fields in rows], index=row_no).astype("string")
+    flag(bad_shape, "row has " + counts + f" fields, the header has {width}")
+    shaped = ~bad_shape
+    for name in REQUIRED_COLUMNS:
+        flag(shaped & (frame[name] == ""), f"{name} is empty")
+
+    when = frame["txn_datetime"]
+    txn_dt = pd.to_datetime(when.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    bad_when = shaped & (when != "") & (~when.str.fullmatch(_ISO_DATETIME).fillna(False) | txn_dt.isna())
+    flag(bad_when, "txn_datetime '" + when + "' is not an ISO 8601 date-time")
+    for name in ("amount", "volume"):
+        value = frame[name]
+        flag(shaped & (value != "") & ~value.str.fullmatch(_DECIMAL).fillna(False),
+             f"{name} '" + value + "' is not a decimal number")
+    currency = frame["currency"]
+    flag(shaped & (currency != "") & ~currency.str.fullmatch(_CURRENCY).fillna(False),
+         "currency '" + currency + "' is not a three-letter code")
+
+    staged = pd.DataFrame(index=row_no)
+    staged["row_no"] = row_no
+    staged["external_txn_id"] = frame["external_txn_id"]
+    staged["txn_dttm"] = when
+    staged["txn_dt"] = txn_dt.dt.strftime("%Y-%m-%d").where(~bad_when)
+    staged["account_id"] = frame["account_id"]
+    staged["product_code"] = frame["product_code"]
+    staged["currency"] = currency.str.upper()
+    for name in ("amount", "volume"):
+        staged[name] = frame[name].where(frame[name].str.fullmatch(_DECIMAL).fillna(False))
+    for name in OPTIONAL_COLUMNS:
+        staged[name] = frame[name] if name in frame else pd.NA
+    staged["attributes"] = _attributes(frame, header)
+    staged["raw_record"] = pd.Series([_raw(fields) for fields in rows], index=row_no).where(bad_shape)
+    staged["parse_error"] = errors.str.removeprefix("; ").replace("", pd.NA)
+    staged = staged.replace("", pd.NA)
+    staged.loc[bad_shape, [c for c in STAGING_COLUMNS if c not in ("row_no", "raw_record", "parse_error")]] = pd.NA
+    return staged[list(STAGING_COLUMNS)]
+
+
+def _attributes(frame: pd.DataFrame, header: list[str]) -> pd.Series:
+    extra = [name for name in header if name not in REQUIRED_COLUMNS and name not in OPTIONAL_COLUMNS]
+    if not extra:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    records = frame[extra].fillna("").to_dict("records")
+    return pd.Series([json.dumps(record, ensure_ascii=False) for record in records], index=frame.index)
+
+
+def _raw(fields: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(fields)
+    return buffer.getvalue()

@@ -1,0 +1,250 @@
+"""Validate transactions and derive legs (C1-TXNIP).
+
+Staged transactions of a validated feed dated on or before the business date move to
+``txn_detail``: malformed ones ``INVL``; those with a recoverable problem ``EROR`` with one
+``txn_detail_excp`` row per reason and a rollback entry; the rest ``INPD`` with one leg per
+``rule_legs`` row of their derivation rule. Later-dated transactions wait in staging.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    String,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
+
+from billing.db.schema import (
+    LEG_ID_TXN_FACTOR,
+    accounts,
+    currencies,
+    derivation_rules,
+    divisions,
+    rule_legs,
+    txn_detail,
+    txn_detail_stg,
+    txn_header,
+    txn_leg,
+)
+from billing.db.scratch import scratch_table
+from billing.tfm.exceptions import mark_in_error, record_exceptions
+from billing.tfm.moves import move_staged_to_detail
+
+ROLLBACK_HINT = "; fix the reference data, then roll back EROR transactions to re-process them"
+
+
+@dataclass(frozen=True)
+class DerivationResult:
+    moved: int
+    invalid: int
+    errors: int
+    derived: int
+    legs: int
+    waiting: int
+
+
+def validate_and_derive(conn: Connection, header_id: str, business_dt: date) -> DerivationResult:
+    header = conn.execute(select(txn_header).where(txn_header.c.header_id == header_id)).one()
+    if header.status != "VALI":
+        return DerivationResult(0, 0, 0, 0, 0, 0)
+    stg = txn_detail_stg
+    due = and_(stg.c.header_id == header_id, or_(stg.c.txn_dt.is_(None), stg.c.txn_dt <= business_dt))
+    with scratch_table(
+        conn,
+        "txnip_batch",
+        Column("txn_id", BigInteger, primary_key=True),
+        Column("account_id", String(64)),
+        Column("txn_dt", Date),
+        Column("processing_dt", Date),
+        Column("currency", String(40)),
+        Column("rule_id", String(64)),
+    ) as batch:
+        moved = conn.execute(insert(batch).from_select(["txn_id"], select(stg.c.txn_id).where(due))).rowcount
+        _move_with_validity(conn, due, business_dt)
+        invalid = conn.execute(
+            delete(batch).where(
+                batch.c.txn_id.in_(select(txn_detail.c.txn_id).where(
+                    txn_detail.c.header_id == header_id, txn_detail.c.status == "INVL"))
+            )
+        ).rowcount
+        _describe_batch(conn, batch, header, business_dt)
+        errors = _record_problems(conn, batch, header)
+        legs = _derive(conn, batch, header_id)
+    waiting = conn.execute(select(func.count()).select_from(stg).where(stg.c.header_id == header_id)).scalar()
+    return DerivationResult(moved, invalid, errors, moved - invalid - errors, legs, waiting)
+
+
+def _move_with_validity(conn: Connection, due, business_dt: date) -> None:
+    """Move due rows to ``txn_detail``: ``INVL`` when malformed or repeated, else ``INPD``."""
+    stg = txn_detail_stg
+    earlier_staged = stg.alias("earlier_staged")
+    earlier_moved = txn_detail.alias("earlier_moved")
+    repeated = or_(
+        exists().where(
+            earlier_staged.c.header_id == stg.c.header_id,
+            earlier_staged.c.external_txn_id == stg.c.external_txn_id,
+            earlier_staged.c.row_no < stg.c.row_no,
+        ),
+        exists().where(
+            earlier_moved.c.header_id == stg.c.header_id,
+            earlier_moved.c.external_txn_id == stg.c.external_txn_id,
+            earlier_moved.c.row_no < stg.c.row_no,
+        ),
+    )
+    row_text = literal("row ") + func.cast(stg.c.row_no, String)
+    status = case((stg.c.parse_error.is_not(None), "INVL"), (repeated, "INVL"), else_="INPD")
+    message = case(
+        (stg.c.parse_error.is_not(None), row_text + literal(": ") + stg.c.parse_error + literal(" — correct and resubmit")),
+        (repeated, row_text + literal(": external_txn_id ") + stg.c.external_txn_id
+         + literal(" repeats an earlier row of the feed")),
+        else_=null(),
+    )
+    move_staged_to_detail(conn, due, status=status, message=message, business_dt=business_dt)
+
+
+def _describe_batch(conn: Connection, batch, header, business_dt: date) -> None:
+    """Fill the batch's facts: account, dates, currency and the winning derivation rule."""
+    d = txn_detail
+    rule = derivation_rules
+    basis = select(divisions.c.processing_date_basis).where(divisions.c.division_cd == header.division_cd).scalar_subquery()
+    chosen_rule = (
+        select(rule.c.rule_id)
+        .where(
+            rule.c.division_cd == header.division_cd,
+            or_(rule.c.txn_source.is_(None), rule.c.txn_source == header.txn_source_cd),
+            or_(rule.c.product_code.is_(None), rule.c.product_code == d.c.product_code),
+            or_(rule.c.channel.is_(None), rule.c.channel == d.c.channel),
+            rule.c.start_dt <= d.c.txn_dt,
+            or_(rule.c.end_dt.is_(None), rule.c.end_dt >= d.c.txn_dt),
+            exists().where(rule_legs.c.rule_id == rule.c.rule_id),
+        )
+        .order_by(rule.c.priority, rule.c.rule_id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    processing_dt = case((basis == "BUSINESS_DATE", literal(business_dt, Date())), else_=d.c.txn_dt)
+    conn.execute(
+        update(batch)
+        .where(batch.c.txn_id == d.c.txn_id, d.c.status == "INPD")
+        .values(
+            account_id=d.c.account_id,
+            txn_dt=d.c.txn_dt,
+            currency=d.c.currency,
+            processing_dt=processing_dt,
+            rule_id=chosen_rule,
+        )
+    )
+
+
+def _record_problems(conn: Connection, batch, header) -> int:
+    """One exception row per recoverable problem; the transactions concerned become ``EROR``."""
+    a = accounts
+    parent = accounts.alias("parent")
+    acct = literal("account ") + batch.c.account_id
+    problems = [
+        ("ACCOUNT_UNKNOWN", a.c.account_id.is_(None), acct + literal(" is unknown")),
+        (
+            "ACCOUNT_OTHER_DIVISION",
+            a.c.division_cd != header.division_cd,
+            acct + literal(" belongs to division ") + a.c.division_cd
+            + literal(f", not to the feed's division {header.division_cd}"),
+        ),
+        ("ACCOUNT_CLOSED", a.c.status == "CLOSED", acct + literal(" is CLOSED")),
+        (
+            "ACCOUNT_NOT_EFFECTIVE",
+            or_(batch.c.txn_dt < a.c.start_dt, and_(a.c.end_dt.is_not(None), batch.c.txn_dt > a.c.end_dt)),
+            acct + literal(" is not effective on ") + func.cast(batch.c.txn_dt, String)
+            + literal(" (start ") + func.cast(a.c.start_dt, String)
+            + literal(", end ") + func.coalesce(func.cast(a.c.end_dt, String), literal("none")) + literal(")"),
+        ),
+        (
+            "CURRENCY_UNKNOWN",
+            ~exists().where(currencies.c.currency_cd == batch.c.currency),
+            literal("currency ") + batch.c.currency + literal(" is not in currencies.csv"),
+        ),
+        (
+            "NO_DERIVATION_RULE",
+            batch.c.rule_id.is_(None),
+            literal(f"no derivation rule of division {header.division_cd} matches the transaction's "
+                    f"source {header.txn_source_cd}, product code and channel on its date"),
+        ),
+        (
+            "PARENT_ACCOUNT_MISSING",
+            and_(
+                a.c.account_id.is_not(None),
+                exists().where(rule_legs.c.rule_id == batch.c.rule_id, rule_legs.c.account_basis == "PARENT_ACCOUNT"),
+                ~exists().where(parent.c.account_id == a.c.parent_account_id),
+            ),
+            literal("rule ") + batch.c.rule_id + literal(" bills the parent account, but ") + acct
+            + literal(" has no parent account"),
+        ),
+    ]
+    source = batch.outerjoin(a, a.c.account_id == batch.c.account_id)
+    for code, condition, message in problems:
+        record_exceptions(
+            conn,
+            source,
+            batch.c.txn_id,
+            header.header_id,
+            code,
+            message + literal(ROLLBACK_HINT),
+            condition,
+        )
+    return mark_in_error(conn, header.header_id, "Transaction is in EROR: ")
+
+
+def _derive(conn: Connection, batch, header_id: str) -> int:
+    """One ``INPD`` leg per rule leg of each transaction still ``INPD``."""
+    d = txn_detail
+    a = accounts
+    rl = rule_legs
+    account = case(
+        (rl.c.account_basis == "PARENT_ACCOUNT", a.c.parent_account_id),
+        (rl.c.account_basis == "FIXED", rl.c.fixed_account_id),
+        else_=batch.c.account_id,
+    )
+    param = case(
+        (rl.c.param_source == "channel", func.coalesce(d.c.channel, "")),
+        (rl.c.param_source == "currency", func.coalesce(d.c.currency, "")),
+        (rl.c.param_source == "product_code", func.coalesce(d.c.product_code, "")),
+        else_="",
+    )
+    legs = (
+        select(
+            batch.c.txn_id * LEG_ID_TXN_FACTOR + rl.c.leg_seq,
+            batch.c.txn_id,
+            literal(header_id),
+            rl.c.leg_seq,
+            account,
+            rl.c.price_item_cd,
+            param,
+            batch.c.txn_dt,
+            batch.c.processing_dt,
+            literal("INPD"),
+        )
+        .select_from(
+            batch.join(d, d.c.txn_id == batch.c.txn_id)
+            .join(rl, rl.c.rule_id == batch.c.rule_id)
+            .join(a, a.c.account_id == batch.c.account_id)
+        )
+        .where(d.c.status == "INPD")
+    )
+    columns = ["leg_id", "txn_id", "header_id", "leg_seq", "account_id", "price_item_cd",
+               "param_value", "txn_dt", "processing_dt", "status"]
+    return conn.execute(insert(txn_leg).from_select(columns, legs)).rowcount
