@@ -7,6 +7,7 @@ must not have been written either.
 
 from __future__ import annotations
 
+import codecs
 import json
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -17,7 +18,7 @@ from sqlalchemy import event, select
 from billing.db import schema
 from billing.errors import ReferenceDataError
 from billing.reference.loader import ReferenceLoadReport, load_reference
-from billing.reference.spec import FILES
+from billing.reference.spec import FILES, Kind
 
 # One compact, valid folder: every file, every column kind, a reference resolved in the folder.
 BASE: dict[str, list[str]] = {
@@ -62,7 +63,10 @@ BASE: dict[str, list[str]] = {
         "R1,1,TXN_ACCOUNT,,FEE,channel",
         "R1,2,FIXED,A2,VOL,",
     ],
-    "exchange_rates": ["from_currency_cd,to_currency_cd,effective_dt,rate", "EUR,USD,2026-01-01,1.085"],
+    "exchange_rates": [
+        "from_currency_cd,to_currency_cd,effective_dt,rate",
+        "EUR,USD,2026-01-01,1.085",
+    ],
     "tax_rates": ["tax_cd,effective_dt,rate_percent", "VAT,2026-01-01,20"],
     "services": [
         "service_id,account_id,service_cd,description,status,start_dt,end_dt,bill_period,price,"
@@ -70,6 +74,9 @@ BASE: dict[str, list[str]] = {
         "S1,A1,HOSTING,Web hosting,OPEN,2026-01-01,,MONTHLY,9.99,2026-02-01,10,2026-06-30,",
     ],
 }
+
+
+ALL_FILES = ",".join(sorted(f"{name}.csv" for name in BASE))
 
 
 def write_folder(path, files: dict[str, list[str]]):
@@ -80,7 +87,7 @@ def write_folder(path, files: dict[str, list[str]]):
 
 
 def edited(files: dict[str, list[str]], name: str, line: int, /, **cells: str) -> dict:
-    """A copy of ``files`` with cells of ``name``'s line (header = 1) replaced by column."""
+    """A copy of ``files`` with the named cells of line ``line`` (header = 1) changed."""
     lines = list(files[name])
     header = lines[0].split(",")
     values = lines[line - 1].split(",")
@@ -121,13 +128,16 @@ def test_spec_matches_schema_and_design_headers():
         assert spec.key == tuple(c.name for c in table.primary_key.columns), spec.name
         for column in spec.columns:
             assert column.required == (not table.c[column.name].nullable), column.name
+            if column.kind is Kind.TEXT:  # the loader refuses what the column cannot hold
+                assert table.c[column.name].type.length, column.name
 
 
 def test_load_writes_exact_rows(engine, loaded):
     assert loaded.row_counts == {name: len(lines) - 1 for name, lines in BASE.items()}
     assert rows(engine, schema.currencies) == [("EUR", 2), ("USD", 2)]
     assert rows(engine, schema.accounts) == [
-        ("A1", "P1", "US", "USD", "M1", "OPEN", None, "STD", date(2026, 1, 1), None, 30, "VAT", None),
+        ("A1", "P1", "US", "USD", "M1", "OPEN", None, "STD", date(2026, 1, 1), None, 30, "VAT",
+         None),
         ("A2", "P1", "US", "USD", "M1", "OPEN", "A1", None, date(2026, 1, 1), date(2026, 12, 31),
          None, None, "a2@example.com"),
     ]
@@ -146,7 +156,9 @@ def test_load_writes_exact_rows(engine, loaded):
         ("R1", 1, "TXN_ACCOUNT", None, "FEE", "channel"),
         ("R1", 2, "FIXED", "A2", "VOL", None),
     ]
-    assert rows(engine, schema.exchange_rates) == [("EUR", "USD", date(2026, 1, 1), Decimal("1.085"))]
+    assert rows(engine, schema.exchange_rates) == [
+        ("EUR", "USD", date(2026, 1, 1), Decimal("1.085"))
+    ]
     assert rows(engine, schema.services) == [
         ("S1", "A1", "HOSTING", "Web hosting", "OPEN", date(2026, 1, 1), None, "MONTHLY",
          Decimal("9.99"), date(2026, 2, 1), Decimal("10"), date(2026, 6, 30), None),
@@ -161,7 +173,7 @@ def test_load_records_a_version(engine, loaded):
     [(load_id, loaded_at, content_hash, files, row_counts)] = rows(engine, schema.reference_load)
     assert (load_id, content_hash) == (loaded.load_id, loaded.content_hash)
     assert len(content_hash) == 64 and int(content_hash, 16) >= 0
-    assert files == ",".join(sorted(f"{name}.csv" for name in BASE))
+    assert files == ALL_FILES
     assert json.loads(row_counts) == loaded.row_counts
     if loaded_at.tzinfo is None:  # SQLite keeps no time zone; the loader wrote UTC
         loaded_at = loaded_at.replace(tzinfo=timezone.utc)
@@ -171,8 +183,8 @@ def test_load_records_a_version(engine, loaded):
 def test_second_load_upserts_by_key_and_leaves_other_files_alone(engine, tmp_path, loaded):
     before = snapshot(engine)
     # Only accounts.csv: A2 changed, A3 new (its person, division … are only in the database).
-    changed = edited({"accounts": BASE["accounts"][:1] + BASE["accounts"][2:]}, "accounts", 2,
-                     status="SUSPENDED", email="")
+    changed = {"accounts": [BASE["accounts"][0], BASE["accounts"][2]]}
+    changed = edited(changed, "accounts", 2, status="SUSPENDED", email="")
     changed = appended(changed, "accounts", "A3,P1,US,EUR,M1,OPEN,A2,,2026-03-01,,,,")
     report = load_reference(engine, write_folder(tmp_path / "second", changed))
 
@@ -189,11 +201,7 @@ def test_second_load_upserts_by_key_and_leaves_other_files_alone(engine, tmp_pat
     for name in BASE:
         if name != "accounts":
             assert after[name] == before[name], name
-    assert [r[3] for r in rows(engine, schema.reference_load)] == [loaded_files(), "accounts.csv"]
-
-
-def loaded_files() -> str:
-    return ",".join(sorted(f"{name}.csv" for name in BASE))
+    assert [r[3] for r in rows(engine, schema.reference_load)] == [ALL_FILES, "accounts.csv"]
 
 
 def test_same_bytes_give_the_same_content_hash(engine, tmp_path, loaded):
@@ -206,7 +214,7 @@ def test_same_bytes_give_the_same_content_hash(engine, tmp_path, loaded):
 
 
 def test_tiered_pricing_may_rely_on_tiers_in_the_database(engine, tmp_path, loaded):
-    folder = write_folder(tmp_path / "pricing", {"pricing": edited(BASE, "pricing", 3, unit_price="")["pricing"]})
+    folder = write_folder(tmp_path / "pricing", {"pricing": BASE["pricing"]})
     assert load_reference(engine, folder).row_counts == {"pricing": 2}
 
 
@@ -332,7 +340,8 @@ BAD_FOLDERS = {
     ),
     "start after end": (
         edited(NEW_CURRENCY, "accounts", 3, start_dt="2027-01-01"),
-        "accounts.csv, line 3, column start_dt: start_dt 2027-01-01 is after end_dt 2026-12-31",
+        "accounts.csv, line 3, column start_dt: start_dt 2027-01-01 is after end_dt 2026-12-31; "
+        "it must be on or before it",
     ),
     "period start after end": (
         edited(NEW_CURRENCY, "aggregation_periods", 2, period_end="2025-12-31"),
@@ -341,7 +350,8 @@ BAD_FOLDERS = {
     ),
     "min charge above max": (
         edited(NEW_CURRENCY, "pricing", 3, min_charge="100.01"),
-        "pricing.csv, line 3, column min_charge: min_charge 100.01 is greater than max_charge 100.00",
+        "pricing.csv, line 3, column min_charge: min_charge 100.01 is above max_charge 100.00; "
+        "it must be at most it",
     ),
     "FIXED leg without account": (
         edited(NEW_CURRENCY, "rule_legs", 3, fixed_account_id=""),
@@ -422,7 +432,8 @@ def test_every_problem_is_reported_in_file_order_on_an_empty_database(engine, tm
         load_reference(engine, write_folder(tmp_path / "bad", files))
     assert refused.value.problems == [
         "currencies.csv, line 2, column minor_units: 'two' is not a whole number (e.g. 12)",
-        "accounts.csv, line 2, column start_dt: 'soon' is not a date (YYYY-MM-DD, e.g. 2026-01-31)",
+        "accounts.csv, line 2, column start_dt: 'soon' is not a date (YYYY-MM-DD, "
+        "e.g. 2026-01-31)",
         "accounts.csv, line 2, column division_cd: unknown division 'XX' "
         "(not in divisions.csv nor in the database)",
     ]
@@ -431,7 +442,7 @@ def test_every_problem_is_reported_in_file_order_on_an_empty_database(engine, tm
 
 def test_tiers_are_checked_together_with_those_in_the_database(engine, tmp_path, loaded):
     before = snapshot(engine)
-    folder = write_folder(tmp_path / "tiers", {"pricing_tiers": appended({}, "pricing_tiers", "PA2,3,,0.01,")["pricing_tiers"]})
+    folder = write_folder(tmp_path / "tiers", appended({}, "pricing_tiers", "PA2,3,,0.01,"))
     with pytest.raises(ReferenceDataError) as refused:
         load_reference(engine, folder)
     assert refused.value.problems == [
@@ -444,13 +455,36 @@ def test_tiers_are_checked_together_with_those_in_the_database(engine, tmp_path,
 def test_file_that_is_not_utf8_is_one_problem(engine, tmp_path, loaded):
     before = snapshot(engine)
     folder = write_folder(tmp_path / "latin1", {"currencies": BASE["currencies"]})
-    (folder / "persons.csv").write_bytes("person_id,name,email\nP1,Zoë,\n".encode("latin-1"))
+    latin1 = "person_id,name,email\nP1,Ann,\nP2,Zoë,\n".encode("latin-1")
+    (folder / "persons.csv").write_bytes(codecs.BOM_UTF8 + latin1)
     with pytest.raises(ReferenceDataError) as refused:
         load_reference(engine, folder)
     assert refused.value.problems == [
-        "persons.csv, line 2: not valid UTF-8 (byte 0xeb); save the file as UTF-8"
+        "persons.csv, line 3: not valid UTF-8 (byte 0xeb); save the file as UTF-8"
     ]
     assert snapshot(engine) == before
+
+
+def test_utf8_bom_quotes_and_blank_lines_are_read_as_written(engine, tmp_path):
+    folder = write_folder(tmp_path / "bom", {})
+    text = (
+        '\ufeffperson_id , name ,email\n\n P1 ,"Lee, Ann ",\n'
+        '"P2","Zoë ""Z"" Ng",z@example.com\n\n'
+    )
+    (folder / "persons.csv").write_text(text, encoding="utf-8")
+    assert load_reference(engine, folder).row_counts == {"persons": 2}
+    assert rows(engine, schema.persons) == [
+        ("P1", "Lee, Ann", None),
+        ("P2", 'Zoë "Z" Ng', "z@example.com"),
+    ]
+
+
+def test_file_names_are_exact(engine, tmp_path):
+    folder = write_folder(tmp_path / "upper", {})
+    (folder / "Persons.CSV").write_text("\n".join(BASE["persons"]), encoding="utf-8")
+    with pytest.raises(ReferenceDataError) as refused:
+        load_reference(engine, folder)
+    assert refused.value.problems[0].startswith("Persons.CSV: unknown reference file (allowed: ")
 
 
 def test_missing_folder_and_empty_folder_are_refused(engine, tmp_path):

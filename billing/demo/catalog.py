@@ -44,7 +44,11 @@ TXN_CURRENCIES: tuple[str, ...] = ("USD", "EUR", "GBP", "JPY", "CHF")
 
 DEFAULT_PRICE_LIST: dict[str, str] = {"US": "US-STD", "EU": "EU-STD", "JP": "JP-STD"}
 PREMIUM_PRICE_LIST: dict[str, str] = {"US": "US-PREM", "EU": "EU-PREM"}
-PRICE_LISTS: dict[str, tuple[str, ...]] = {"US": ("US-STD", "US-PREM"), "EU": ("EU-STD", "EU-PREM"), "JP": ("JP-STD",)}
+PRICE_LISTS: dict[str, tuple[str, ...]] = {
+    "US": ("US-STD", "US-PREM"),
+    "EU": ("EU-STD", "EU-PREM"),
+    "JP": ("JP-STD",),
+}
 
 BILL_CYCLES: dict[str, int] = {"C01": 1, "C15": 15, "C28": 28}
 CONTRACT_TYPES: tuple[str, ...] = ("CARDS", "PAYMENTS", "DEPOSITS")
@@ -81,10 +85,12 @@ PARENT_OF: dict[str, str] = {
 #: Normal accounts with a parent: the only ones to use with a product in
 #: :data:`PARENT_LEG_PRODUCTS`.
 CHILD_ACCOUNTS: dict[str, tuple[str, ...]] = {
-    division: tuple(a for a in accounts if a in PARENT_OF) for division, accounts in NORMAL_ACCOUNTS.items()
+    division: tuple(a for a in accounts if a in PARENT_OF)
+    for division, accounts in NORMAL_ACCOUNTS.items()
 }
 TOP_LEVEL_ACCOUNTS: dict[str, tuple[str, ...]] = {
-    division: tuple(a for a in accounts if a not in PARENT_OF) for division, accounts in NORMAL_ACCOUNTS.items()
+    division: tuple(a for a in accounts if a not in PARENT_OF)
+    for division, accounts in NORMAL_ACCOUNTS.items()
 }
 
 #: Internal accounts that receive the FIXED legs (no contracts; priced by the default list).

@@ -9,6 +9,7 @@ carry only the files that changed.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -37,6 +38,7 @@ from billing.reference.spec import (
 
 _CHUNK = 500  # codes per IN (...) lookup, well under SQLite's bound-parameter limit
 _RANK = {spec.filename: rank for rank, spec in enumerate(FILES)}
+_FILENAMES = frozenset(_RANK)
 
 
 @dataclass(frozen=True)
@@ -92,19 +94,17 @@ def load_reference(engine: Engine, folder: Path) -> ReferenceLoadReport:
     with engine.begin() as conn:
         problems += _reference_problems(conn, parsed)
         problems += _tier_problems(conn, parsed)
-        report = _write(conn, sources, parsed)
-        conn.commit()
         if problems:
             raise ReferenceDataError([str(p) for p in sorted(problems, key=Problem.order)])
-        return report
+        return _write(conn, sources, parsed)
 
 
 def _read_folder(folder: Path) -> tuple[dict[str, bytes], list[Problem]]:
     if not folder.is_dir():
         return {}, [Problem(str(folder), "not a folder; give the reference data folder")]
     sources, problems = {}, []
-    for path in sorted(folder.glob("*.csv")):
-        if path.stem in SPECS:
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file()):
+        if path.name in _FILENAMES:
             sources[path.stem] = path.read_bytes()
         else:
             allowed = ", ".join(spec.filename for spec in FILES)
@@ -115,8 +115,9 @@ def _read_folder(folder: Path) -> tuple[dict[str, bytes], list[Problem]]:
 
 
 def _parse_file(spec: FileSpec, data: bytes) -> tuple[list[Row], list[Problem]]:
+    data = data.removeprefix(codecs.BOM_UTF8)  # spreadsheets often save UTF-8 with a BOM
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         byte = data[exc.start]
@@ -203,8 +204,8 @@ def _row_rules(spec: FileSpec, row: Row) -> list[tuple[str, str]]:
     for first, second in spec.ordered:
         a, b = row.values[first], row.values[second]
         if a is not None and b is not None and a > b:
-            word = "after" if isinstance(a, date) else "greater than"
-            found.append((first, f"{first} {a} is {word} {second} {b}; it must not be"))
+            word, rule = ("after", "on or before") if isinstance(a, date) else ("above", "at most")
+            found.append((first, f"{first} {a} is {word} {second} {b}; it must be {rule} it"))
     if spec.name == "pricing":
         found += _pricing_rules(row.values)
     if spec.name == "rule_legs":
@@ -236,7 +237,8 @@ def _rule_leg_rules(values: dict) -> list[tuple[str, str]]:
     if basis == "FIXED" and fixed is None:
         return [("fixed_account_id", "required when account_basis is FIXED")]
     if basis != "FIXED" and fixed is not None:
-        return [("fixed_account_id", f"must be empty when account_basis is {basis} (only FIXED)")]
+        reason = f"must be empty when account_basis is {basis}; only FIXED names an account"
+        return [("fixed_account_id", reason)]
     return []
 
 

@@ -30,7 +30,7 @@ class UploadResult:
 
 
 def upload_feed(engine: Engine, feed: Feed, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> UploadResult:
-    existing = _existing(engine, feed.header_id)
+    existing = existing_upload(engine, feed.header_id)
     if existing is not None:
         return existing
     try:
@@ -53,16 +53,13 @@ def upload_feed(engine: Engine, feed: Feed, chunk_rows: int = DEFAULT_CHUNK_ROWS
         return UploadResult(feed.header_id, "INVL", 0, str(rejected), True)
 
 
-def _existing(engine: Engine, header_id: str) -> UploadResult | None:
+def existing_upload(engine: Engine, header_id: str) -> UploadResult | None:
+    """The feed's header as an upload result, if the feed was uploaded already."""
     with engine.connect() as conn:
         row = conn.execute(
-            select(txn_header.c.status, txn_header.c.message, txn_header.c.record_count).where(
-                txn_header.c.header_id == header_id
-            )
+            select(txn_header.c.status, txn_header.c.message).where(txn_header.c.header_id == header_id)
         ).first()
-    if row is None:
-        return None
-    return UploadResult(header_id, row.status, 0, row.message, False)
+    return None if row is None else UploadResult(header_id, row.status, 0, row.message, False)
 
 
 def _insert_header(conn, feed: Feed, *, status: str, message: str | None) -> int:

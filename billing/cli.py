@@ -1,0 +1,193 @@
+"""The ``billing`` command (DESIGN §4.2).
+
+Commands that run jobs go through the Dagster instance at ``$DAGSTER_HOME`` (imported
+lazily from ``jobs.launch``), so their runs appear in the UI. Errors an operator can act on
+are printed as one clear message, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from sqlalchemy import inspect
+
+from billing.db.engine import make_engine
+from billing.errors import BillingError
+from billing.settings import billing_paths, database_url
+
+SAMPLE_REFERENCE = Path(__file__).resolve().parents[1] / "sample_data" / "reference"
+
+
+class _Group(click.Group):
+    """Turns BillingError into a one-line message and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BillingError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+
+def _engine(create: bool = False):
+    engine = make_engine(database_url())
+    if create:
+        from billing.db.migrate import upgrade
+
+        upgrade(engine)
+    elif "alembic_version" not in inspect(engine).get_table_names():
+        raise BillingError(f"the billing database at {engine.url!r} has no schema yet: run `billing init` first")
+    return engine
+
+
+def _date(_ctx, _param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form")
+
+
+@click.group(cls=_Group)
+def main() -> None:
+    """Billing data platform: transaction feeds to billable charges, on Dagster."""
+
+
+@main.command()
+def init() -> None:
+    """Create or upgrade the billing schema (Alembic migrations)."""
+    from billing.db.migrate import upgrade
+
+    paths = billing_paths().ensure()
+    done = upgrade(make_engine(database_url()))
+    click.echo(f"billing database {done} ({database_url()}); BILLING_HOME is {paths.home}")
+
+
+@main.group(cls=_Group)
+def reference() -> None:
+    """Reference data: currencies, accounts, pricing, rules …"""
+
+
+@reference.command("load")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def reference_load(folder: Path) -> None:
+    """Load (upsert) the reference data FOLDER, then refresh effective pricing."""
+    _load_reference(folder)
+
+
+def _load_reference(folder: Path) -> None:
+    from billing.reference.loader import load_reference
+    from jobs.launch import dagster_instance, run_pricing_refresh
+
+    report = load_reference(_engine(), folder)
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(report.row_counts.items()))
+    click.echo(f"reference data load {report.load_id} ({report.content_hash[:12]}): {counts}")
+    outcome = run_pricing_refresh(dagster_instance())
+    if not outcome.success:
+        raise BillingError("effective pricing refresh failed: " + "; ".join(outcome.failures))
+    click.echo("effective pricing refreshed")
+
+
+@main.group(cls=_Group)
+def feed() -> None:
+    """Transaction feeds: submit and process."""
+
+
+@feed.command("submit")
+@click.argument("data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("control_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def feed_submit(data_file: Path, control_file: Path) -> None:
+    """Place a feed in the inbox atomically (the control file last); the sensor picks it up."""
+    from billing.feeds.inbox import submit
+
+    target = submit(data_file, control_file, billing_paths().ensure().inbox)
+    click.echo(f"submitted {target}")
+
+
+@feed.command("process")
+@click.argument("control_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--business-date", callback=_date, help="YYYY-MM-DD; default today (America/Chicago).")
+def feed_process(control_file: Path, business_date: date | None) -> None:
+    """Register the feed and run the aggregation job for its partition here and now."""
+    _engine()
+    if not _process(control_file, business_date):
+        sys.exit(1)
+
+
+def _process(control_file: Path, business_date: date | None) -> bool:
+    from jobs.launch import dagster_instance, run_aggregation, stage_in_inbox
+
+    feed_found = stage_in_inbox(control_file)
+    outcome = run_aggregation(dagster_instance(), feed_found, business_date)
+    _print_feed(feed_found.header_id)
+    if outcome.success:
+        click.echo(f"run {outcome.run_id} succeeded")
+    else:
+        click.echo(f"run {outcome.run_id} failed:", err=True)
+        for failure in outcome.failures:
+            click.echo(f"  {failure}", err=True)
+    return outcome.success
+
+
+def _print_feed(header_id: str) -> None:
+    from billing.db.schema import txn_header
+    from billing.tfm.report import charges_by_status, transactions_by_status
+    from sqlalchemy import select
+
+    with _engine().connect() as conn:
+        header = conn.execute(select(txn_header).where(txn_header.c.header_id == header_id)).first()
+        click.echo(f"feed {header_id}: {header.status if header else 'not uploaded'}")
+        if header is not None and header.message:
+            click.echo(f"  {header.message}")
+        for status, entry in transactions_by_status(conn, header_id).items():
+            click.echo(f"  transactions {status:<5} {entry['count']:>8}  amount {entry['amount']}")
+        for row in charges_by_status(conn, header_id):
+            click.echo(
+                f"  charges {row['status']} aggregated={row['aggregated']} {row['currency']}: {row['charges']} "
+                f"charges, amount {row['amount']}"
+            )
+
+
+@main.command()
+def status() -> None:
+    """Feeds, transactions and charges by status."""
+    from billing.tfm.report import charges_by_status, feeds_by_status, legs_by_status, transactions_by_status
+
+    with _engine().connect() as conn:
+        click.echo("feeds:        " + (", ".join(f"{s} {n}" for s, n in feeds_by_status(conn).items()) or "none"))
+        click.echo("transactions:")
+        for status_, entry in transactions_by_status(conn).items():
+            click.echo(f"  {status_:<5} {entry['count']:>9}  amount {entry['amount']}")
+        click.echo("legs:         " + (", ".join(f"{s} {n}" for s, n in legs_by_status(conn).items()) or "none"))
+        click.echo("charges:")
+        for row in charges_by_status(conn):
+            click.echo(
+                f"  {row['status']:<9} aggregated={row['aggregated']} {row['currency']} {row['charges']:>7} charges "
+                f"for {row['transactions']:>8} transactions, amount {row['amount']}"
+            )
+
+
+@main.command()
+@click.option("--feeds", "feed_count", default=3, show_default=True, help="Number of feeds to generate.")
+@click.option("--rows", default=5000, show_default=True, help="Transactions per feed.")
+@click.option("--reference", "reference_folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=SAMPLE_REFERENCE, show_default=True, help="Reference data folder to load.")
+def demo(feed_count: int, rows: int, reference_folder: Path) -> None:
+    """The main job: sample reference data and feeds, processed end to end, then a summary."""
+    from billing.demo.feeds import DEMO_BUSINESS_DATE, write_demo_feeds
+
+    paths = billing_paths().ensure()
+    _engine(create=True)
+    click.echo(f"BILLING_HOME {paths.home}; database {database_url()}")
+    _load_reference(reference_folder)
+    ok = True
+    for control in write_demo_feeds(paths.home / "demo_feeds", feed_count, rows):
+        ok = _process(control, DEMO_BUSINESS_DATE) and ok
+    click.echo("")
+    status.callback()
+    if not ok:
+        sys.exit(1)

@@ -1,0 +1,67 @@
+"""Staging a feed partition: find its files, upload them, file them away.
+
+Used by the ``staged_feed`` asset and by the feed sensor. Upload first, move files after:
+a crash in between leaves the files in the inbox and the header in the database, and the
+re-run only moves the files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from billing.db.schema import txn_header
+from billing.errors import FeedRejected
+from billing.feeds.inbox import REASON_FILE, Feed, find, identify, move_files
+from billing.settings import BillingPaths
+from billing.tfm.upload import UploadResult, existing_upload, upload_feed
+
+
+def locate(paths: BillingPaths, header_id: str, control_hint: str | None = None) -> Feed | None:
+    """The feed's files: where the run was told they are, else searched for in the inbox."""
+    if control_hint and Path(control_hint).is_file():
+        try:
+            feed = identify(Path(control_hint))
+        except FeedRejected:
+            feed = None
+        if feed is not None and feed.header_id == header_id:
+            return feed
+    return find(paths.inbox, header_id)
+
+
+def stage_feed(engine: Engine, paths: BillingPaths, header_id: str, control_hint: str | None = None) -> UploadResult:
+    feed = locate(paths, header_id, control_hint)
+    if feed is None:
+        existing = existing_upload(engine, header_id)
+        if existing is not None:
+            return existing
+        raise FeedRejected(
+            f"feed {header_id} is neither in the inbox {paths.inbox} nor uploaded: submit its files again "
+            "(`billing feed submit DATA.csv CONTROL.ctl.json`)"
+        )
+    result = upload_feed(engine, feed)
+    if rejected_at_upload(engine, header_id):
+        folder = move_files(feed.files, paths.quarantine / header_id)
+        (folder / REASON_FILE).write_text(f"{result.message}\n", encoding="utf-8")
+    else:
+        move_files(feed.files, paths.archive / header_id)
+    return result
+
+
+def rejected_at_upload(engine: Engine, header_id: str) -> bool:
+    """An ``INVL`` header that never reached header validation: its files were unreadable."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(txn_header.c.status, txn_header.c.file_record_count).where(txn_header.c.header_id == header_id)
+        ).first()
+    return row is not None and row.status == "INVL" and row.file_record_count is None
+
+
+def retire_duplicate(paths: BillingPaths, feed: Feed) -> Path | None:
+    """Re-dropped bytes of a feed already uploaded and archived: move them beside the
+    archived copy (``archive/<header_id>/redropped/``), so the inbox only holds new work."""
+    archived = paths.archive / feed.header_id / feed.control.path.name
+    if not archived.is_file():
+        return None  # the original is still being staged; leave the files for now
+    return move_files(feed.files, paths.archive / feed.header_id / "redropped")

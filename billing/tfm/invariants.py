@@ -1,0 +1,82 @@
+"""The invariants that must hold after every job (DESIGN §6), per feed.
+
+Each function returns a list of human-readable violations (empty when the invariant holds);
+the asset checks block on them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import Connection, func, or_, select
+
+from billing.db.money import dsum, to_text
+from billing.db.schema import bill_chg, txn_header, txn_leg
+from billing.tfm.report import transactions_by_status
+
+SAMPLE = 5
+
+
+def comp_legs_on_one_charge(conn: Connection, header_id: str) -> list[str]:
+    """Each ``COMP`` leg sits on exactly one non-canceled charge."""
+    leg, c = txn_leg, bill_chg
+    orphans = conn.execute(
+        select(leg.c.leg_id)
+        .select_from(leg.outerjoin(c, c.c.bill_chg_id == leg.c.bill_chg_id))
+        .where(leg.c.header_id == header_id, leg.c.status == "COMP",
+               or_(c.c.bill_chg_id.is_(None), c.c.status == "CANCELED"))
+        .limit(SAMPLE)
+    ).scalars().all()
+    return [f"COMP leg {leg_id} of feed {header_id} is on no billable charge" for leg_id in orphans]
+
+
+def charge_sqis_match_legs(conn: Connection, header_id: str) -> list[str]:
+    """Each charge holding legs of the feed has SQIs equal to the sums over its legs."""
+    leg, c = txn_leg, bill_chg
+    charge_ids = select(leg.c.bill_chg_id).where(leg.c.header_id == header_id, leg.c.bill_chg_id.is_not(None))
+    sums = (
+        select(
+            leg.c.bill_chg_id,
+            func.count().label("n"),
+            dsum(leg.c.sqi_volume).label("volume"),
+            dsum(leg.c.sqi_amount).label("amount"),
+        )
+        .where(leg.c.bill_chg_id.in_(charge_ids), leg.c.status == "COMP")
+        .group_by(leg.c.bill_chg_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(c.c.bill_chg_id, c.c.txn_count, c.c.txn_volume, c.c.txn_amount, sums.c.n, sums.c.volume, sums.c.amount)
+        .select_from(c.outerjoin(sums, sums.c.bill_chg_id == c.c.bill_chg_id))
+        .where(c.c.bill_chg_id.in_(charge_ids))
+    ).all()
+    problems = []
+    for charge_id, count, volume, amount, n, leg_volume, leg_amount in rows:
+        if (count, volume, amount) != (n or 0, leg_volume or Decimal(0), leg_amount or Decimal(0)):
+            problems.append(
+                f"charge {charge_id}: SQIs ({count}, {to_text(volume)}, {to_text(amount)}) differ from its COMP legs "
+                f"({n or 0}, {to_text(leg_volume or 0)}, {to_text(leg_amount or 0)})"
+            )
+    return problems[:SAMPLE]
+
+
+def feed_reconciles(conn: Connection, header_id: str) -> list[str]:
+    """Every row of the feed has a status, none is left half-way, and for a validated feed
+    the amounts by status add up to the control total."""
+    header = conn.execute(select(txn_header).where(txn_header.c.header_id == header_id)).one()
+    by_status = transactions_by_status(conn, header_id)
+    problems = []
+    rows = sum(entry["count"] for entry in by_status.values())
+    if header.file_record_count is not None and rows != header.file_record_count:
+        problems.append(f"feed {header_id}: {header.file_record_count} rows in the file, {rows} transactions stored")
+    if "INPD" in by_status:
+        problems.append(f"feed {header_id}: {by_status['INPD']['count']} transactions left INPD")
+    if header.status == "VALI":
+        total = sum((entry["amount"] for entry in by_status.values()), Decimal(0))
+        if total != header.total_amount:
+            detail = ", ".join(f"{s} {to_text(e['amount'])}" for s, e in by_status.items())
+            problems.append(
+                f"feed {header_id}: amounts by status ({detail}) add up to {to_text(total)}, "
+                f"the control total is {to_text(header.total_amount)}"
+            )
+    return problems

@@ -1,0 +1,1 @@
+"""Dagster assets, asset checks and partitions: thin wrappers over the ``billing`` core."""

@@ -1,0 +1,230 @@
+"""The transaction aggregation graph (DESIGN §5), one asset per TFM batch step, partitioned
+by feed. Each body opens one database transaction, calls the step, and reports counts."""
+
+
+from datetime import date, datetime
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+
+from billing.errors import FeedRejected
+from billing.feeds.intake import stage_feed
+from billing.settings import BUSINESS_TIMEZONE
+from billing.tfm.charges import create_charges
+from billing.tfm.cleanup import clean_up_feed
+from billing.tfm.completion import mark_completion
+from billing.tfm.derive_legs import validate_and_derive
+from billing.tfm.header_validation import HeaderValidationOptions, validate_header
+from billing.tfm.leg_status import update_leg_statuses
+from billing.tfm.pricing import verify_pricing
+from billing.tfm.report import charges_by_status, legs_by_status, markdown_table, transactions_by_status
+from billing.tfm.summaries import build_summaries
+from billing_assets.partitions import feeds_partitions
+from resources import BillingDatabase, FeedInbox
+
+GROUP = "aggregation"
+CONTROL_FILE_TAG = "billing/control_file"
+
+
+def _feed_metadata(conn, header_id: str) -> dict:
+    by_status = transactions_by_status(conn, header_id)
+    rows = [{"status": s, "transactions": e["count"], "amount": e["amount"]} for s, e in by_status.items()]
+    return {
+        **{f"transactions_{s}": e["count"] for s, e in by_status.items()},
+        "transactions_by_status": MetadataValue.md(markdown_table(rows)),
+    }
+
+
+@asset(
+    partitions_def=feeds_partitions,
+    group_name=GROUP,
+    tags={"seed_batch": "upload"},
+    description="Upload: the feed's files parsed and bulk-loaded into txn_header and txn_detail_stg (UPLD); "
+    "files archived, or quarantined with a reason when unreadable.",
+)
+def staged_feed(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox) -> MaterializeResult:
+    header_id = context.partition_key
+    try:
+        result = stage_feed(database.engine(), inbox.paths(), header_id, context.run.tags.get(CONTROL_FILE_TAG))
+    except FeedRejected as rejected:
+        raise Failure(description=str(rejected), allow_retries=False)
+    if result.message:
+        context.log.warning(result.message)
+    return MaterializeResult(
+        metadata={"status": result.status, "rows_uploaded": result.rows, "uploaded_now": result.uploaded_now,
+                  "message": result.message or ""}
+    )
+
+
+class HeaderValidationConfig(Config):
+    """C1-TXNHV options (seed defaults)."""
+
+    checksum_validation: bool = True
+    duplicate_check: bool = True
+    allow_positive_volume: bool = True
+    allow_negative_volume: bool = False
+    allow_zero_volume: bool = False
+
+
+@asset(
+    partitions_def=feeds_partitions,
+    group_name=GROUP,
+    deps=[staged_feed],
+    tags={"seed_batch": "C1-TXNHV"},
+    description="Header validation (C1-TXNHV): record count and totals against the control file, duplicate "
+    "feeds, allowed volume signs. VALI, or the feed and all its transactions INVL with the reason.",
+)
+def validated_header(context: AssetExecutionContext, config: HeaderValidationConfig, database: BillingDatabase):
+    with database.engine().begin() as conn:
+        result = validate_header(conn, context.partition_key, HeaderValidationOptions(**config.model_dump()))
+    return MaterializeResult(
+        metadata={"status": result.status, "message": result.message or "", "file_record_count": result.record_count,
+                  "file_total_amount": str(result.total_amount), "file_total_volume": str(result.total_volume)}
+    )
+
+
+class TransactionValidationConfig(Config):
+    """C1-TXNIP parameters."""
+
+    business_date: Optional[str] = None  # YYYY-MM-DD; default today in the business time zone
+
+
+def business_date(config: TransactionValidationConfig) -> date:
+    if config.business_date:
+        return date.fromisoformat(config.business_date)
+    return datetime.now(ZoneInfo(BUSINESS_TIMEZONE)).date()
+
+
+@multi_asset(
+    partitions_def=feeds_partitions,
+    group_name=GROUP,
+    specs=[
+        AssetSpec("validated_transactions", deps=[validated_header], group_name=GROUP, tags={"seed_batch": "C1-TXNIP"},
+                  description="C1-TXNIP: staged transactions due by the business date moved to txn_detail — INVL "
+                  "when malformed, EROR with reasons when recoverable, else INPD."),
+        AssetSpec("transaction_legs", deps=["validated_transactions"], group_name=GROUP,
+                  tags={"seed_batch": "C1-TXNIP"},
+                  description="C1-TXNIP: one INPD leg per rule leg of each transaction's derivation rule."),
+    ],
+)
+def validate_transactions_and_derive_legs(
+    context: AssetExecutionContext, config: TransactionValidationConfig, database: BillingDatabase
+):
+    header_id = context.partition_key
+    day = business_date(config)
+    with database.engine().begin() as conn:
+        result = validate_and_derive(conn, header_id, day)
+        feed = _feed_metadata(conn, header_id)
+        legs = legs_by_status(conn, header_id)
+    yield MaterializeResult(
+        asset_key="validated_transactions",
+        metadata={"business_date": str(day), "moved": result.moved, "invalid": result.invalid,
+                  "errors": result.errors, "derived": result.derived, "waiting_in_staging": result.waiting, **feed},
+    )
+    yield MaterializeResult(
+        asset_key="transaction_legs",
+        metadata={"legs_created": result.legs, **{f"legs_{s}": n for s, n in legs.items()}},
+    )
+
+
+@asset(
+    partitions_def=feeds_partitions,
+    group_name=GROUP,
+    deps=[AssetKey("transaction_legs")],
+    tags={"seed_batch": "C1-TXNPS"},
+    description="C1-TXNPS: one summary per account, price item, param value, transaction date and processing "
+    "date over the feed's INPD legs.",
+)
+def transaction_summaries(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
+    with database.engine().begin() as conn:
+        created = build_summaries(conn, context.partition_key)
+    return MaterializeResult(metadata={"summaries_created": created})
+
+
+@asset(
+    partitions_def=feeds_partitions,
+    group_name=GROUP,
+    deps=[transaction_summaries, AssetKey("effective_pricing")],
+    tags={"seed_batch": "C1-TXNVP"},
+    description="C1-TXNVP: each summary's price assignment on its processing date (ACCOUNT beats PERSON beats "
+    "PRICE_LIST; a matching param value beats an empty one) or NO_PRICING / AMBIGUOUS_PRICING.",
+)
+def priced_summaries(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
+    with database.engine().begin() as conn:
+        outcome = verify_pricing(conn, context.partition_key)
+    return MaterializeResult(metadata={f"summaries_{k}": n for k, n in outcome.items()})
+
+
+@asset(
+    partitions_def=feeds_partitions,
+    group_name=GROUP,
+    deps=[priced_summaries],
+    tags={"seed_batch": "C1-TXNEX"},
+    description="C1-TXNEX: legs EROR on pricing, contract, aggregation period or exchange rate problems, IGNR "
+    "when pricing ignores them; quantities and per-leg ratings (RITX, RITA); transactions EROR / IGNR.",
+)
+def leg_statuses(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
+    header_id = context.partition_key
+    with database.engine().begin() as conn:
+        legs = update_leg_statuses(conn, header_id)
+        feed = _feed_metadata(conn, header_id)
+    return MaterializeResult(metadata={**{f"legs_{s}": n for s, n in legs.items()}, **feed})
+
+
+@asset(
+    partitions_def=feeds_partitions,
+    group_name=GROUP,
+    deps=[leg_statuses],
+    tags={"seed_batch": "C1-TXNSQ"},
+    description="C1-TXNSQ: billable charges — one per leg for non-aggregated pricing, one open charge per "
+    "account, price item, param, price assignment, currency and aggregation period otherwise.",
+)
+def billable_charges(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
+    header_id = context.partition_key
+    with database.engine().begin() as conn:
+        outcome = create_charges(conn, header_id)
+        charges = charges_by_status(conn, header_id)
+    return MaterializeResult(metadata={**outcome, "charges": MetadataValue.md(markdown_table(charges))})
+
+
+@asset(
+    partitions_def=feeds_partitions,
+    group_name=GROUP,
+    deps=[billable_charges],
+    tags={"seed_batch": "C1-TXNCM"},
+    description="C1-TXNCM: charged legs COMP; transactions whose legs are all COMP or IGNR are COMP.",
+)
+def completed_transactions(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
+    header_id = context.partition_key
+    with database.engine().begin() as conn:
+        outcome = mark_completion(conn, header_id)
+        feed = _feed_metadata(conn, header_id)
+    return MaterializeResult(
+        metadata={"legs_completed": outcome["legs_completed"],
+                  "transactions_completed": outcome["transactions_completed"], **feed}
+    )
+
+
+@asset(
+    partitions_def=feeds_partitions,
+    group_name=GROUP,
+    deps=[completed_transactions],
+    tags={"seed_batch": "C1-TXNCU"},
+    description="C1-TXNCU (request type EROR): aggregated charges recomputed from the legs they hold, empty "
+    "ones deleted, the feed's summaries dropped. The invariant checks run on this asset.",
+)
+def aggregation_cleanup(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
+    with database.engine().begin() as conn:
+        outcome = clean_up_feed(conn, context.partition_key)
+    return MaterializeResult(metadata=outcome)

@@ -1,0 +1,77 @@
+"""Running the jobs from the command line, through the Dagster instance at ``$DAGSTER_HOME``,
+so that every run the CLI starts is in the UI beside the sensor's and the operator's."""
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
+
+from billing.feeds.inbox import Feed, identify, submit
+from billing.settings import billing_paths, dagster_home
+from billing_assets.aggregation import CONTROL_FILE_TAG
+from billing_assets.partitions import feeds_partitions
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    success: bool
+    failures: list[str]
+
+
+def dagster_instance() -> DagsterInstance:
+    home = dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return DagsterInstance.get()
+
+
+def _defs():
+    from definitions import defs
+
+    return defs
+
+
+def _outcome(result: ExecuteInProcessResult) -> RunOutcome:
+    failures = []
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            failures.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
+        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
+            failures.append(f"check {event.event_specific_data.check_name} failed")
+    return RunOutcome(result.run_id, result.success, failures)
+
+
+def stage_in_inbox(control_path: Path) -> Feed:
+    """The feed, copied into the inbox first when it is somewhere else."""
+    inbox = billing_paths().ensure().inbox
+    feed = identify(control_path)
+    if control_path.resolve().parent != inbox.resolve():
+        feed = identify(submit(feed.control.data_path, control_path, inbox))
+    return feed
+
+
+def run_aggregation(instance: DagsterInstance, feed: Feed, business_date: Optional[date] = None) -> RunOutcome:
+    key = feed.header_id
+    if not instance.has_dynamic_partition(feeds_partitions.name, key):
+        instance.add_dynamic_partitions(feeds_partitions.name, [key])
+    run_config = {}
+    if business_date is not None:
+        run_config = {"ops": {"validate_transactions_and_derive_legs": {"config": {"business_date": str(business_date)}}}}
+    result = _defs().resolve_job_def("aggregation_job").execute_in_process(
+        instance=instance,
+        partition_key=key,
+        run_config=run_config,
+        tags={CONTROL_FILE_TAG: str(feed.control.path)},
+        raise_on_error=False,
+    )
+    return _outcome(result)
+
+
+def run_pricing_refresh(instance: DagsterInstance) -> RunOutcome:
+    result = _defs().resolve_job_def("refresh_pricing_job").execute_in_process(instance=instance, raise_on_error=False)
+    return _outcome(result)

@@ -1,0 +1,1 @@
+"""Sensors: the feed inbox."""
