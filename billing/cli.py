@@ -18,7 +18,7 @@ from billing.db.engine import make_engine
 from billing.errors import BillingError
 from billing.settings import billing_paths, database_url
 
-SAMPLE_REFERENCE = Path(__file__).resolve().parents[1] / "sample_data" / "reference"
+from billing.demo.catalog import SAMPLE_REFERENCE_DIR as SAMPLE_REFERENCE
 
 
 class _Group(click.Group):

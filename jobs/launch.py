@@ -25,6 +25,7 @@ class RunOutcome:
 def dagster_instance() -> DagsterInstance:
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # default SQLite storage under DAGSTER_HOME
     os.environ["DAGSTER_HOME"] = str(home)
     return DagsterInstance.get()
 
@@ -39,11 +40,19 @@ def _outcome(result: ExecuteInProcessResult) -> RunOutcome:
     failures = []
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_FAILURE:
-            error = event.step_failure_data.error
-            failures.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
+            failures.append(f"{event.step_key}: {_root_message(event.step_failure_data.error)}")
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
             failures.append(f"check {event.event_specific_data.check_name} failed")
     return RunOutcome(result.run_id, result.success, failures)
+
+
+def _root_message(error) -> str:
+    """The innermost cause: what went wrong, not Dagster's "error while executing op" wrapper."""
+    if error is None:
+        return "failed"
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def stage_in_inbox(control_path: Path) -> Feed:

@@ -27,3 +27,9 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
         rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", list(rows))
     return len(frame)
+
+
+def analyze(conn: Connection, table: Table) -> None:
+    """Refresh PostgreSQL's statistics after a bulk load, so the next steps plan for its size."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")

@@ -406,3 +406,33 @@ def write_feed(
     tmp.write_text(json.dumps(control, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, control_path)
     return data_path, control_path
+
+
+# --- the demo's feeds --------------------------------------------------------------------------------
+
+DEMO_HEADER_DATE = date(2026, 11, 20)
+DEMO_BUSINESS_DATE = date(2026, 11, 21)
+_DEMO_SOURCES = (("US", "BANKA"), ("EU", C.LOCKBOX_SOURCE), ("JP", "CARDNET"))
+
+
+def write_demo_feeds(folder: Path, count: int, rows: int) -> list[Path]:
+    """The demo's feeds, one division after the other; returns their control files.
+
+    Fixed dates and seeds: the same demo writes the same bytes, so running it again is a no-op.
+    """
+    controls = []
+    for number in range(1, count + 1):
+        division, source = _DEMO_SOURCES[(number - 1) % len(_DEMO_SOURCES)]
+        _, control = write_feed(
+            folder,
+            f"demo-{number:02d}-{division.lower()}",
+            external_header_id=f"DEMO-{number:04d}",
+            source=source,
+            division=division,
+            header_date=DEMO_HEADER_DATE,
+            n=rows,
+            seed=number,
+            txn_dates=(DEMO_HEADER_DATE - timedelta(days=30), DEMO_HEADER_DATE),
+        )
+        controls.append(control)
+    return controls

@@ -58,16 +58,26 @@ def create_charges(conn: Connection, header_id: str) -> dict[str, int]:
     single = _charge_each_leg(conn, and_(eligible, leg.c.aggregate_sw == "N"))
     opened, joined = _aggregate_legs(conn, and_(eligible, leg.c.aggregate_sw == "Y"))
     totals = recompute_aggregated_charges(conn, feed_aggregated_charges(header_id))
-    s = txn_summary
-    charge_of_summary = (
-        select(func.max(leg.c.bill_chg_id)).where(leg.c.summary_id == s.c.summary_id, leg.c.aggregate_sw == "Y")
-        .scalar_subquery()
-    )
-    conn.execute(
-        update(s).where(s.c.header_id == header_id, s.c.status == "V").values(status="C", bill_chg_id=charge_of_summary)
-    )
+    _mark_summaries_charged(conn, header_id)
     return {"single_charges": single, "aggregated_opened": opened, "aggregated_legs": joined,
             "aggregated_recomputed": totals["recomputed"]}
+
+
+def _mark_summaries_charged(conn: Connection, header_id: str) -> None:
+    """Verified summaries are charged (``C``); aggregated ones point at their charge."""
+    leg, s = txn_leg, txn_summary
+    charge_of = (
+        select(leg.c.summary_id, func.max(leg.c.bill_chg_id).label("bill_chg_id"))
+        .where(leg.c.header_id == header_id, leg.c.aggregate_sw == "Y", leg.c.bill_chg_id.is_not(None))
+        .group_by(leg.c.summary_id)
+        .subquery()
+    )
+    conn.execute(
+        update(s)
+        .where(s.c.header_id == header_id, s.c.status == "V", s.c.summary_id == charge_of.c.summary_id)
+        .values(status="C", bill_chg_id=charge_of.c.bill_chg_id)
+    )
+    conn.execute(update(s).where(s.c.header_id == header_id, s.c.status == "V").values(status="C"))
 
 
 def _charge_each_leg(conn: Connection, chosen) -> int:

@@ -13,24 +13,22 @@ SUMMARY_KEY = ("account_id", "price_item_cd", "param_value", "txn_dt", "processi
 
 
 def build_summaries(conn: Connection, header_id: str) -> int:
+    """Number the pending legs' groups (one window pass), then insert one summary per group."""
     leg = txn_leg
     pending = (leg.c.header_id == header_id, leg.c.status == "INPD", leg.c.summary_id.is_(None))
-    groups = select(*(leg.c[k] for k in SUMMARY_KEY)).where(*pending).distinct().subquery()
-    count = conn.execute(select(func.count()).select_from(groups)).scalar()
+    key = [leg.c[k] for k in SUMMARY_KEY]
+    count = conn.execute(select(func.count()).select_from(select(*key).where(*pending).distinct().subquery())).scalar()
     if not count:
         return 0
     first = allocate_ids(conn, "summary_id", count)
     numbered = select(
-        literal(first - 1) + func.row_number().over(order_by=[groups.c[k] for k in SUMMARY_KEY]),
-        literal(header_id),
-        *(groups.c[k] for k in SUMMARY_KEY),
-        literal("I"),
+        leg.c.leg_id, (literal(first - 1) + func.dense_rank().over(order_by=key)).label("summary_id")
+    ).where(*pending).subquery()
+    conn.execute(update(leg).where(leg.c.leg_id == numbered.c.leg_id).values(summary_id=numbered.c.summary_id))
+    groups = (
+        select(leg.c.summary_id, literal(header_id), *key, literal("I"))
+        .where(leg.c.header_id == header_id, leg.c.status == "INPD", leg.c.summary_id >= first)
+        .distinct()
     )
-    conn.execute(insert(txn_summary).from_select(["summary_id", "header_id", *SUMMARY_KEY, "status"], numbered))
-    s = txn_summary
-    conn.execute(
-        update(leg)
-        .where(*pending, s.c.header_id == header_id, s.c.status == "I", *(s.c[k] == leg.c[k] for k in SUMMARY_KEY))
-        .values(summary_id=s.c.summary_id)
-    )
+    conn.execute(insert(txn_summary).from_select(["summary_id", "header_id", *SUMMARY_KEY, "status"], groups))
     return count

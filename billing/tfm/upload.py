@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
-from billing.db.bulk import bulk_insert
+from billing.db.bulk import analyze, bulk_insert
 from billing.db.engine import allocate_ids
 from billing.db.schema import TXN_ID_FEED_FACTOR, txn_detail_stg, txn_header
 from billing.errors import FeedRejected
@@ -46,6 +46,7 @@ def upload_feed(engine: Engine, feed: Feed, chunk_rows: int = DEFAULT_CHUNK_ROWS
                 chunk.insert(1, "header_id", feed.header_id)
                 chunk["status"] = "UPLD"
                 rows += bulk_insert(conn, txn_detail_stg, chunk)
+            analyze(conn, txn_detail_stg)
         return UploadResult(feed.header_id, "UPLD", rows, None, True)
     except FeedRejected as rejected:
         with engine.begin() as conn:

@@ -1,0 +1,232 @@
+"""Throughput of the aggregation job on one large demo feed.
+
+    python benchmarks/aggregation_benchmark.py --rows 200000
+    python benchmarks/aggregation_benchmark.py --rows 200000 \\
+        --database-url postgresql://postgres@127.0.0.1:5432/billing_bench
+
+Builds a fresh billing database (SQLite in a temporary folder by default; with a PostgreSQL
+URL the database is created when missing and its ``public`` schema is dropped and recreated),
+loads ``sample_data/reference``, writes ONE demo feed of N transactions (timed apart, in a
+child process so that its memory does not count against the job), and runs the real
+``aggregation_job`` for it on an ephemeral Dagster instance, the way ``billing feed
+process`` does. Step times come from the run's event log (STEP_SUCCESS durations).
+
+Prints: the database kind, the setup timings, one line per step (seconds and transactions
+per second), the job's wall time, the transactions by status at the end, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+REFERENCE = REPO_ROOT / "sample_data" / "reference"
+BUSINESS_DATE = date(2026, 11, 21)
+HEADER_DATE = date(2026, 11, 20)
+TXN_DATES = (date(2026, 11, 1), date(2026, 11, 20))
+DIVISION = "US"
+SOURCE = "BANKA"
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000, help="transactions in the feed (default 200000)")
+    parser.add_argument("--database-url", default=None,
+                        help="billing database (default: a SQLite file in a temporary folder); a PostgreSQL "
+                        "database is created if missing and its public schema is DROPPED and recreated")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (feed files, SQLite file)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the feed (default 1)")
+    parser.add_argument("--bad-fraction", type=float, default=0.02,
+                        help="share of problem rows in the feed (default 0.02, the demo's default)")
+    return parser.parse_args(argv)
+
+
+def _maxrss_mib(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+def _prepare_postgres(url: str) -> None:
+    """Create the database when missing, then give it an empty ``public`` schema."""
+    import psycopg2
+    from psycopg2 import sql
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    params = {"host": parsed.host, "port": parsed.port, "user": parsed.username, "password": parsed.password}
+    params = {k: v for k, v in params.items() if v is not None}
+    maintenance = psycopg2.connect(dbname="postgres", **params)
+    try:
+        maintenance.autocommit = True
+        with maintenance.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(parsed.database)))
+                print(f"created database {parsed.database}")
+    finally:
+        maintenance.close()
+    target = psycopg2.connect(dbname=parsed.database, **params)
+    try:
+        target.autocommit = True
+        with target.cursor() as cur:
+            cur.execute("DROP SCHEMA public CASCADE")
+            cur.execute("CREATE SCHEMA public")
+    finally:
+        target.close()
+
+
+def _generate(folder: str, rows: int, seed: int, bad_fraction: float, queue) -> None:
+    """Child process: write the feed; report (control path, seconds, peak RSS MiB)."""
+    from billing.demo.feeds import write_feed
+
+    started = time.perf_counter()
+    _, control = write_feed(
+        Path(folder), "bench",
+        external_header_id=f"BENCH-{rows}", source=SOURCE, division=DIVISION, header_date=HEADER_DATE,
+        n=rows, seed=seed, bad_fraction=bad_fraction, txn_dates=TXN_DATES,
+    )
+    queue.put((str(control), time.perf_counter() - started, _maxrss_mib(resource.RUSAGE_SELF)))
+
+
+def _generate_in_child(folder: Path, rows: int, seed: int, bad_fraction: float) -> tuple[Path, float, float]:
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_generate, args=(str(folder), rows, seed, bad_fraction, queue))
+    child.start()
+    control, seconds, rss = queue.get()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"feed generation failed (exit code {child.exitcode})")
+    return Path(control), seconds, rss
+
+
+def _step_times(instance, run_id: str) -> list[tuple[str, float, str]]:
+    """(step key, seconds, outcome) in the order the steps started."""
+    from dagster import DagsterEventType
+
+    started: dict[str, float] = {}
+    ended: dict[str, tuple[float, str]] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            started[event.step_key] = record.timestamp
+        elif event.event_type == DagsterEventType.STEP_SUCCESS:
+            ended[event.step_key] = (event.event_specific_data.duration_ms / 1000, "ok")
+        elif event.event_type == DagsterEventType.STEP_FAILURE:
+            ended[event.step_key] = (record.timestamp - started.get(event.step_key, record.timestamp), "FAILED")
+    keys = sorted(set(started) | set(ended), key=lambda k: started.get(k, float("inf")))
+    return [(key, *ended.get(key, (float("nan"), "did not finish"))) for key in keys]
+
+
+def _rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:,.0f}" if seconds > 0 else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    if args.rows < 1:
+        raise SystemExit("--rows must be at least 1")
+    workdir = Path(tempfile.mkdtemp(prefix="billing-bench-"))
+    url = args.database_url or f"sqlite:///{workdir / 'billing.db'}"
+    os.environ["BILLING_HOME"] = str(workdir / "home")
+    os.environ["DAGSTER_HOME"] = str(workdir / "dagster")
+    os.environ["BILLING_DATABASE_URL"] = url
+    (workdir / "dagster").mkdir()
+
+    try:
+        # The feed first, in a forked child, before this process imports Dagster or opens
+        # a database connection.
+        control, generate_s, generate_rss = _generate_in_child(
+            workdir / "drop", args.rows, args.seed, args.bad_fraction
+        )
+        data_mib = sum(p.stat().st_size for p in control.parent.iterdir()) / 2**20
+
+        from dagster import DagsterInstance
+        from sqlalchemy.engine import make_url
+
+        from billing.db.engine import make_engine
+        from billing.db.migrate import upgrade
+        from billing.reference.loader import load_reference
+        from billing.tfm.report import transactions_by_status
+        from jobs.launch import run_aggregation, stage_in_inbox
+
+        kind = make_url(url).get_backend_name()
+        if kind == "postgresql":
+            _prepare_postgres(url)
+        engine = make_engine(url)
+
+        started = time.perf_counter()
+        upgrade(engine)
+        migrate_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        load_reference(engine, REFERENCE)
+        reference_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        feed = stage_in_inbox(control)
+        stage_s = time.perf_counter() - started
+
+        instance = DagsterInstance.ephemeral()
+        started = time.perf_counter()
+        outcome = run_aggregation(instance, feed, BUSINESS_DATE)
+        job_s = time.perf_counter() - started
+        steps = _step_times(instance, outcome.run_id)
+
+        with engine.connect() as conn:
+            by_status = transactions_by_status(conn, feed.header_id)
+        engine.dispose()
+
+        n = args.rows
+        safe_url = make_url(url).render_as_string(hide_password=True)
+        print()
+        print(f"database        {kind} ({safe_url})")
+        print(f"feed            {n:,} transactions, {data_mib:.1f} MiB, header {feed.header_id}, "
+              f"bad_fraction {args.bad_fraction}, seed {args.seed}")
+        print(f"generate feed   {generate_s:8.2f} s   {_rate(n, generate_s):>10} tx/s   (child process, "
+              f"peak RSS {generate_rss:.0f} MiB)")
+        print(f"migrate schema  {migrate_s:8.2f} s")
+        print(f"load reference  {reference_s:8.2f} s")
+        print(f"stage in inbox  {stage_s:8.2f} s")
+        print()
+        width = max([len("step")] + [len(key) for key, _, _ in steps])
+        print(f"{'step':<{width}}  {'seconds':>9}  {'tx/s':>10}  outcome")
+        print(f"{'-' * width}  {'-' * 9}  {'-' * 10}  -------")
+        for key, seconds, result in steps:
+            print(f"{key:<{width}}  {seconds:9.2f}  {_rate(n, seconds):>10}  {result}")
+        steps_total = sum(s for _, s, _ in steps if s == s)
+        print(f"{'sum of steps':<{width}}  {steps_total:9.2f}  {_rate(n, steps_total):>10}")
+        print(f"{'job wall time':<{width}}  {job_s:9.2f}  {_rate(n, job_s):>10}  "
+              f"{'success' if outcome.success else 'FAILED'}")
+        for failure in outcome.failures:
+            print(f"  failure: {failure}")
+        print()
+        print("transactions by status")
+        for status, entry in by_status.items():
+            print(f"  {status:<6} {entry['count']:>10,}  amount {entry['amount']}")
+        print(f"  {'total':<6} {sum(e['count'] for e in by_status.values()):>10,}")
+        print()
+        print(f"peak memory     {_maxrss_mib(resource.RUSAGE_SELF):.0f} MiB (this process: setup + job)")
+        if args.keep:
+            print(f"kept            {workdir}")
+        return 0 if outcome.success else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""The real `dagster-webserver` on the repository's workspace.yaml: the code location loads
+without error and the UI's GraphQL API lists every asset, asset check, job and sensor.
+
+The expected names are written out here, not read from the code under test. The server
+runs as a subprocess in a session of its own, with DAGSTER_HOME and BILLING_HOME in a
+temporary folder; it is stopped by pid (SIGTERM, then SIGKILL of its process group).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WEBSERVER = Path(sys.executable).parent / "dagster-webserver"
+LOCATION = "billing"
+START_TIMEOUT_S = 90
+STOP_TIMEOUT_S = 20
+
+EXPECTED_ASSETS = {
+    "staged_feed",
+    "validated_header",
+    "validated_transactions",
+    "transaction_legs",
+    "transaction_summaries",
+    "effective_pricing",
+    "priced_summaries",
+    "leg_statuses",
+    "billable_charges",
+    "completed_transactions",
+    "aggregation_cleanup",
+}
+EXPECTED_JOBS = {"aggregation_job", "refresh_pricing_job"}
+EXPECTED_SENSORS = {"feed_sensor"}
+EXPECTED_CHECKS = {
+    ("aggregation_cleanup", "comp_legs_charged_once"),
+    ("aggregation_cleanup", "charge_sqis_equal_leg_sums"),
+    ("aggregation_cleanup", "feed_reconciles_with_control"),
+}
+
+LOCATIONS_QUERY = """
+query {
+  workspaceOrError {
+    __typename
+    ... on PythonError { message stack }
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError {
+          __typename
+          ... on PythonError { message stack }
+          ... on RepositoryLocation { name repositories { name } }
+        }
+      }
+    }
+  }
+}
+"""
+
+REPOSITORIES_QUERY = """
+query {
+  repositoriesOrError {
+    __typename
+    ... on PythonError { message stack }
+    ... on RepositoryConnection {
+      nodes {
+        name
+        location { name }
+        jobs { name }
+        sensors { name }
+      }
+    }
+  }
+}
+"""
+
+ASSETS_QUERY = """
+query {
+  assetNodes {
+    assetKey { path }
+    assetChecksOrError {
+      __typename
+      ... on AssetChecks { checks { name assetKey { path } blocking } }
+    }
+  }
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _graphql(base: str, query: str, timeout: float = 30) -> dict:
+    request = urllib.request.Request(
+        f"{base}/graphql",
+        data=json.dumps({"query": query}).encode("utf-8"),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = json.loads(response.read().decode("utf-8"))
+    assert not body.get("errors"), f"GraphQL errors: {body['errors']}"
+    return body["data"]
+
+
+def _log_tail(log_path: Path, chars: int = 4000) -> str:
+    try:
+        return log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+def _wait_until_loaded(base: str, process: subprocess.Popen, log_path: Path) -> dict:
+    """Poll until the server answers and the code location is no longer LOADING; return the
+    ``workspaceOrError`` answer."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    last_problem = "no answer yet"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"dagster-webserver exited with {process.returncode} before answering:\n{_log_tail(log_path)}"
+            )
+        try:
+            with urllib.request.urlopen(f"{base}/server_info", timeout=5) as response:
+                response.read()
+            workspace = _graphql(base, LOCATIONS_QUERY, timeout=10)["workspaceOrError"]
+            entries = workspace.get("locationEntries") or []
+            if workspace["__typename"] == "Workspace" and entries and all(
+                entry["loadStatus"] == "LOADED" for entry in entries
+            ):
+                return workspace
+            last_problem = f"workspace not loaded yet: {workspace}"
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as error:
+            last_problem = repr(error)
+        time.sleep(0.5)
+    raise AssertionError(
+        f"dagster-webserver did not load within {START_TIMEOUT_S} s ({last_problem}):\n{_log_tail(log_path)}"
+    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM the server by pid; SIGKILL its whole process group (the server and the code
+    server it spawned) if it has not gone after STOP_TIMEOUT_S, and in any case afterwards."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+    # The group is the session start_new_session=True created for this server alone.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def test_webserver_loads_every_definition(tmp_path):
+    assert WEBSERVER.exists(), f"{WEBSERVER} is missing: install dagster-webserver next to {sys.executable}"
+    home = tmp_path / "billing_home"
+    dagster_home = tmp_path / "dagster_home"
+    home.mkdir()
+    dagster_home.mkdir()
+    env = {
+        **os.environ,
+        "BILLING_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "BILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'billing.db'}",
+    }
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "webserver.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(WEBSERVER), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        workspace = _wait_until_loaded(base, process, log_path)
+
+        # The code location loaded, without a PythonError.
+        entries = {entry["name"]: entry for entry in workspace["locationEntries"]}
+        assert LOCATION in entries, f"code location {LOCATION!r} missing: {sorted(entries)}"
+        for name, entry in entries.items():
+            loaded = entry["locationOrLoadError"]
+            assert loaded is not None, f"location {name} has no load result"
+            assert loaded["__typename"] == "RepositoryLocation", (
+                f"location {name} failed to load: {loaded.get('message')}\n{''.join(loaded.get('stack') or [])}"
+            )
+        assert entries[LOCATION]["locationOrLoadError"]["repositories"], "the billing location has no repository"
+
+        # Jobs and sensors.
+        repositories = _graphql(base, REPOSITORIES_QUERY)["repositoriesOrError"]
+        assert repositories["__typename"] == "RepositoryConnection", repositories
+        nodes = [node for node in repositories["nodes"] if node["location"]["name"] == LOCATION]
+        assert nodes, f"no repository in location {LOCATION}: {repositories}"
+        jobs = {job["name"] for node in nodes for job in node["jobs"]}
+        sensors = {sensor["name"] for node in nodes for sensor in node["sensors"]}
+        assert EXPECTED_JOBS <= jobs, f"missing jobs: {sorted(EXPECTED_JOBS - jobs)} (found {sorted(jobs)})"
+        assert EXPECTED_SENSORS <= sensors, (
+            f"missing sensors: {sorted(EXPECTED_SENSORS - sensors)} (found {sorted(sensors)})"
+        )
+
+        # Assets and their checks.
+        asset_nodes = _graphql(base, ASSETS_QUERY)["assetNodes"]
+        assets = {"/".join(node["assetKey"]["path"]) for node in asset_nodes}
+        assert EXPECTED_ASSETS <= assets, f"missing assets: {sorted(EXPECTED_ASSETS - assets)} (found {sorted(assets)})"
+        checks = set()
+        for node in asset_nodes:
+            answer = node["assetChecksOrError"]
+            assert answer["__typename"] == "AssetChecks", f"{node['assetKey']['path']}: {answer}"
+            for check in answer["checks"]:
+                checks.add(("/".join(check["assetKey"]["path"]), check["name"]))
+        assert EXPECTED_CHECKS <= checks, f"missing checks: {sorted(EXPECTED_CHECKS - checks)} (found {sorted(checks)})"
+    finally:
+        _stop(process)
+    assert process.poll() is not None, "dagster-webserver is still running"
