@@ -12,7 +12,9 @@ child process so that its memory does not count against the job), and runs the r
 process`` does. Step times come from the run's event log (STEP_SUCCESS durations).
 
 Prints: the database kind, the setup timings, one line per step (seconds and transactions
-per second), the job's wall time, the transactions by status at the end, and peak memory.
+per second), the job's wall time, the transactions by status at the end, and peak memory;
+with ``--profile-sql K`` also the K slowest SQL statements of the job. Dagster's own event
+log of the run goes to stderr (``2>/dev/null`` hides it).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the feed (default 1)")
     parser.add_argument("--bad-fraction", type=float, default=0.02,
                         help="share of problem rows in the feed (default 0.02, the demo's default)")
+    parser.add_argument("--profile-sql", type=int, default=0, metavar="K",
+                        help="also time every SQL statement of the job and print the K slowest")
     return parser.parse_args(argv)
 
 
@@ -131,6 +135,36 @@ def _step_times(instance, run_id: str) -> list[tuple[str, float, str]]:
     return [(key, *ended.get(key, (float("nan"), "did not finish"))) for key in keys]
 
 
+class _SqlTimer:
+    """Wall time of every statement any engine of this process runs (SQLAlchemy events)."""
+
+    def __init__(self) -> None:
+        self.timings: list[tuple[float, str]] = []
+        self.enabled = False
+
+    def install(self) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        conn.info.setdefault("_bench_started", []).append(time.perf_counter())
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany):
+        started = conn.info["_bench_started"].pop()
+        if self.enabled:
+            self.timings.append((time.perf_counter() - started, statement))
+
+    def report(self, k: int) -> None:
+        total = sum(t for t, _ in self.timings)
+        print(f"SQL: {len(self.timings):,} statements, {total:.2f} s in all; the {k} slowest:")
+        for seconds, statement in sorted(self.timings, reverse=True)[:k]:
+            flat = " ".join(statement.split())
+            print(f"  {seconds:9.2f} s  {flat[:600]}{' …' if len(flat) > 600 else ''}")
+
+
 def _rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:,.0f}" if seconds > 0 else "-"
 
@@ -180,10 +214,15 @@ def main(argv: list[str] | None = None) -> int:
         feed = stage_in_inbox(control)
         stage_s = time.perf_counter() - started
 
+        timer = _SqlTimer()
+        if args.profile_sql:
+            timer.install()
+            timer.enabled = True
         instance = DagsterInstance.ephemeral()
         started = time.perf_counter()
         outcome = run_aggregation(instance, feed, BUSINESS_DATE)
         job_s = time.perf_counter() - started
+        timer.enabled = False
         steps = _step_times(instance, outcome.run_id)
 
         with engine.connect() as conn:
@@ -219,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {status:<6} {entry['count']:>10,}  amount {entry['amount']}")
         print(f"  {'total':<6} {sum(e['count'] for e in by_status.values()):>10,}")
         print()
+        if args.profile_sql:
+            timer.report(args.profile_sql)
+            print()
         print(f"peak memory     {_maxrss_mib(resource.RUSAGE_SELF):.0f} MiB (this process: setup + job)")
         if args.keep:
             print(f"kept            {workdir}")
