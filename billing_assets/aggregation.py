@@ -58,7 +58,7 @@ def staged_feed(context: AssetExecutionContext, database: BillingDatabase, inbox
     try:
         result = stage_feed(database.engine(), inbox.paths(), header_id, context.run.tags.get(CONTROL_FILE_TAG))
     except FeedRejected as rejected:
-        raise Failure(description=str(rejected), allow_retries=False)
+        raise Failure(description=str(rejected), allow_retries=False) from None
     if result.message:
         context.log.warning(result.message)
     return MaterializeResult(

@@ -15,6 +15,10 @@ from billing_assets.aggregation import CONTROL_FILE_TAG
 from billing_assets.partitions import feeds_partitions
 
 
+# The console shows warnings and errors only; the instance's event log keeps every event.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: str
@@ -68,9 +72,9 @@ def run_aggregation(instance: DagsterInstance, feed: Feed, business_date: Option
     key = feed.header_id
     if not instance.has_dynamic_partition(feeds_partitions.name, key):
         instance.add_dynamic_partitions(feeds_partitions.name, [key])
-    run_config = {}
+    run_config = dict(QUIET_CONSOLE)
     if business_date is not None:
-        run_config = {"ops": {"validate_transactions_and_derive_legs": {"config": {"business_date": str(business_date)}}}}
+        run_config["ops"] = {"validate_transactions_and_derive_legs": {"config": {"business_date": str(business_date)}}}
     result = _defs().resolve_job_def("aggregation_job").execute_in_process(
         instance=instance,
         partition_key=key,
@@ -82,5 +86,7 @@ def run_aggregation(instance: DagsterInstance, feed: Feed, business_date: Option
 
 
 def run_pricing_refresh(instance: DagsterInstance) -> RunOutcome:
-    result = _defs().resolve_job_def("refresh_pricing_job").execute_in_process(instance=instance, raise_on_error=False)
+    result = _defs().resolve_job_def("refresh_pricing_job").execute_in_process(
+        instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False
+    )
     return _outcome(result)

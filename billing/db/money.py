@@ -57,98 +57,28 @@ class _DecimalFunction(FunctionElement):
     inherit_cache = True
 
 
-class dsum(_DecimalFunction):
-    """Exact ``SUM`` of a money expression (aggregate)."""
+def _function(name: str, pg_template: str, doc: str) -> type[_DecimalFunction]:
+    """A SQL function class: ``pg_template`` on PostgreSQL, the registered ``name`` on SQLite."""
+    cls = type(name, (_DecimalFunction,), {"name": name, "inherit_cache": True, "__doc__": doc})
 
-    name = "dec_sum"
-    inherit_cache = True
+    @compiles(cls)
+    def _native(element, compiler, **kw):
+        return pg_template.format(*(compiler.process(arg, **kw) for arg in element.clauses))
 
+    @compiles(cls, "sqlite")
+    def _python(element, compiler, **kw):
+        return f"{name}({', '.join(compiler.process(arg, **kw) for arg in element.clauses)})"
 
-class dadd(_DecimalFunction):
-    name = "dec_add"
-    inherit_cache = True
-
-
-class dsub(_DecimalFunction):
-    name = "dec_sub"
-    inherit_cache = True
+    return cls
 
 
-class dmul(_DecimalFunction):
-    name = "dec_mul"
-    inherit_cache = True
-
-
-class ddiv(_DecimalFunction):
-    name = "dec_div"
-    inherit_cache = True
-
-
-class dround(_DecimalFunction):
-    """Round half-up (ties away from zero) to N decimal places."""
-
-    name = "dec_round"
-    inherit_cache = True
-
-
-class dceil(_DecimalFunction):
-    name = "dec_ceil"
-    inherit_cache = True
-
-
-class dmax(_DecimalFunction):
-    """The larger of two decimals, ignoring a NULL second argument."""
-
-    name = "dec_max"
-    inherit_cache = True
-
-
-class dmin(_DecimalFunction):
-    """The smaller of two decimals, ignoring a NULL second argument."""
-
-    name = "dec_min"
-    inherit_cache = True
-
-
-class dsign(FunctionElement):
-    """-1, 0 or 1: the sign of a decimal (for comparisons in WHERE clauses)."""
-
-    type = types.Integer()
-    name = "dec_sign"
-    inherit_cache = True
-    inherit_cache = True
-
-
-_PG_TEMPLATES = {
-    "dec_sum": "SUM({0})",
-    "dec_add": "({0} + {1})",
-    "dec_sub": "({0} - {1})",
-    "dec_mul": "({0} * {1})",
-    "dec_div": "({0} / {1})",
-    "dec_round": "ROUND({0}, {1})",
-    "dec_ceil": "CEIL({0})",
-    "dec_max": "GREATEST({0}, {1})",
-    "dec_min": "LEAST({0}, {1})",
-    "dec_sign": "SIGN({0})::integer",
-}
-
-
-def _compile_default(element, compiler, **kw):
-    args = [compiler.process(arg, **kw) for arg in element.clauses]
-    template = _PG_TEMPLATES[element.name]
-    if element.name == "dec_round":
-        args[0] = f"CAST({args[0]} AS NUMERIC)"
-    return template.format(*args)
-
-
-def _compile_sqlite(element, compiler, **kw):
-    args = ", ".join(compiler.process(arg, **kw) for arg in element.clauses)
-    return f"{element.name}({args})"
-
-
-for _fn in (dsum, dadd, dsub, dmul, ddiv, dround, dceil, dmax, dmin, dsign):
-    compiles(_fn)(_compile_default)
-    compiles(_fn, "sqlite")(_compile_sqlite)
+dsum = _function("dec_sum", "SUM({0})", "Exact SUM of a money expression (aggregate).")
+dmul = _function("dec_mul", "({0} * {1})", "Exact product.")
+ddiv = _function("dec_div", "({0} / {1})", "Quotient (40 significant digits on SQLite).")
+dround = _function("dec_round", "ROUND(CAST({0} AS NUMERIC), {1})", "Round half-up (ties away from zero) to N places.")
+dceil = _function("dec_ceil", "CEIL({0})", "Smallest integer not below.")
+dmax = _function("dec_max", "GREATEST({0}, {1})", "The larger of two decimals, ignoring a NULL.")
+dmin = _function("dec_min", "LEAST({0}, {1})", "The smaller of two decimals, ignoring a NULL.")
 
 
 # --- SQLite implementations ------------------------------------------------------------------
@@ -198,11 +128,6 @@ def _pick(choose):
     return fn
 
 
-def _sign(value):
-    x = _dec(value)
-    return None if x is None else (x > 0) - (x < 0)
-
-
 class _Sum:
     def __init__(self):
         self.total = None
@@ -217,13 +142,10 @@ class _Sum:
 
 def register_sqlite_functions(dbapi_connection) -> None:
     """Install the decimal functions on one sqlite3 connection."""
-    dbapi_connection.create_function("dec_add", 2, _binary(_CONTEXT.add), deterministic=True)
-    dbapi_connection.create_function("dec_sub", 2, _binary(_CONTEXT.subtract), deterministic=True)
     dbapi_connection.create_function("dec_mul", 2, _binary(_CONTEXT.multiply), deterministic=True)
     dbapi_connection.create_function("dec_div", 2, _binary(_CONTEXT.divide), deterministic=True)
     dbapi_connection.create_function("dec_round", 2, _round, deterministic=True)
     dbapi_connection.create_function("dec_ceil", 1, _ceil, deterministic=True)
     dbapi_connection.create_function("dec_max", 2, _pick(max), deterministic=True)
     dbapi_connection.create_function("dec_min", 2, _pick(min), deterministic=True)
-    dbapi_connection.create_function("dec_sign", 1, _sign, deterministic=True)
     dbapi_connection.create_aggregate("dec_sum", 1, _Sum)

@@ -28,19 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from billing.demo import catalog as C
+from billing.feeds.reader import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
-COLUMNS: tuple[str, ...] = (
-    "external_txn_id",
-    "txn_datetime",
-    "account_id",
-    "product_code",
-    "currency",
-    "amount",
-    "volume",
-    "channel",
-    "reference",
-    "merchant_category",
-)
+COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "merchant_category")
 _AMOUNT = COLUMNS.index("amount")
 _VOLUME = COLUMNS.index("volume")
 

@@ -59,9 +59,9 @@ def read_control(path: Path) -> ControlFile:
     try:
         document = json.loads(path.read_bytes().decode("utf-8"), parse_float=Decimal)
     except UnicodeDecodeError:
-        raise FeedRejected(f"control file {path.name} is not UTF-8 text")
+        raise FeedRejected(f"control file {path.name} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise FeedRejected(f"control file {path.name} is not valid JSON ({exc.msg} at line {exc.lineno})")
+        raise FeedRejected(f"control file {path.name} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(document, dict):
         raise FeedRejected(f"control file {path.name} must hold a JSON object")
     missing = [key for key in REQUIRED_KEYS if document.get(key) in (None, "")]

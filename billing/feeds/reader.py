@@ -67,9 +67,9 @@ def read_feed(path: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.D
             if chunk:
                 yield _parse_chunk(header, chunk, first_row)
         except UnicodeDecodeError as exc:
-            raise FeedRejected(f"data file {path.name} is not UTF-8 text (byte {exc.start} of a block is invalid)")
+            raise FeedRejected(f"data file {path.name} is not UTF-8 text (byte {exc.start} of a block is invalid)") from None
         except csv.Error as exc:
-            raise FeedRejected(f"data file {path.name} is not readable CSV: {exc}")
+            raise FeedRejected(f"data file {path.name} is not readable CSV: {exc}") from None
 
 
 def _check_header(path: Path, header: list[str]) -> None:

@@ -8,7 +8,7 @@ Used by C1-TXNSQ and by every clean-up (C1-TXNCU) that takes legs away from char
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Select, case, delete, exists, func, select, update
+from sqlalchemy import Connection, Select, Subquery, case, delete, exists, func, select, update
 
 from billing.db.money import dsum
 from billing.db.schema import bill_chg, bill_segment, currencies, pricing, txn_leg
@@ -21,19 +21,7 @@ def recompute_aggregated_charges(conn: Connection, charge_ids: Select) -> dict[s
     """Recompute the aggregated charges whose ids ``charge_ids`` selects."""
     leg, c = txn_leg, bill_chg
     touched = c.c.bill_chg_id.in_(charge_ids)
-    sums = (
-        select(
-            leg.c.bill_chg_id,
-            func.count().label("n"),
-            dsum(leg.c.sqi_volume).label("volume"),
-            dsum(leg.c.sqi_amount).label("amount"),
-            dsum(leg.c.sqi_quantity).label("quantity"),
-            dsum(leg.c.calc_amount).label("calculated"),
-        )
-        .where(leg.c.bill_chg_id.in_(charge_ids), leg.c.status.in_(CHARGED_LEG_STATUSES))
-        .group_by(leg.c.bill_chg_id)
-        .subquery()
-    )
+    sums = leg_sums(charge_ids, CHARGED_LEG_STATUSES)
     amount = case(
         (c.c.rating_criteria == "RITA", sums.c.calculated),
         (c.c.rating_criteria == "AGTR", rate(sums.c.quantity, pricing, currencies.c.minor_units)),
@@ -59,6 +47,24 @@ def recompute_aggregated_charges(conn: Connection, charge_ids: Select) -> dict[s
         )
     ).rowcount
     return {"recomputed": updated, "deleted": deleted}
+
+
+def leg_sums(charge_ids: Select, statuses: tuple[str, ...]) -> Subquery:
+    """Per charge: the number of its legs in ``statuses`` and the sums of their quantities."""
+    leg = txn_leg
+    return (
+        select(
+            leg.c.bill_chg_id,
+            func.count().label("n"),
+            dsum(leg.c.sqi_volume).label("volume"),
+            dsum(leg.c.sqi_amount).label("amount"),
+            dsum(leg.c.sqi_quantity).label("quantity"),
+            dsum(leg.c.calc_amount).label("calculated"),
+        )
+        .where(leg.c.bill_chg_id.in_(charge_ids), leg.c.status.in_(statuses))
+        .group_by(leg.c.bill_chg_id)
+        .subquery()
+    )
 
 
 def feed_aggregated_charges(header_id: str) -> Select:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, or_, select
 
-from billing.db.money import dsum, to_text
+from billing.db.money import to_text
 from billing.db.schema import bill_chg, txn_header, txn_leg
+from billing.tfm.charge_totals import leg_sums
 from billing.tfm.report import transactions_by_status
 
 SAMPLE = 5
@@ -34,17 +35,7 @@ def charge_sqis_match_legs(conn: Connection, header_id: str) -> list[str]:
     """Each charge holding legs of the feed has SQIs equal to the sums over its legs."""
     leg, c = txn_leg, bill_chg
     charge_ids = select(leg.c.bill_chg_id).where(leg.c.header_id == header_id, leg.c.bill_chg_id.is_not(None))
-    sums = (
-        select(
-            leg.c.bill_chg_id,
-            func.count().label("n"),
-            dsum(leg.c.sqi_volume).label("volume"),
-            dsum(leg.c.sqi_amount).label("amount"),
-        )
-        .where(leg.c.bill_chg_id.in_(charge_ids), leg.c.status == "COMP")
-        .group_by(leg.c.bill_chg_id)
-        .subquery()
-    )
+    sums = leg_sums(charge_ids, ("COMP",))
     rows = conn.execute(
         select(c.c.bill_chg_id, c.c.txn_count, c.c.txn_volume, c.c.txn_amount, sums.c.n, sums.c.volume, sums.c.amount)
         .select_from(c.outerjoin(sums, sums.c.bill_chg_id == c.c.bill_chg_id))
