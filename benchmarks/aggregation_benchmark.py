@@ -13,8 +13,8 @@ process`` does. Step times come from the run's event log (STEP_SUCCESS durations
 
 Prints: the database kind, the setup timings, one line per step (seconds and transactions
 per second), the job's wall time, the transactions by status at the end, and peak memory;
-with ``--profile-sql K`` also the K slowest SQL statements of the job. Dagster's own event
-log of the run goes to stderr (``2>/dev/null`` hides it).
+with ``--profile-sql K`` also the K slowest SQL statements of the job. Whatever Dagster
+logs to the console goes to stderr.
 """
 
 from __future__ import annotations

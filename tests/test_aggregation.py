@@ -173,7 +173,7 @@ def test_every_error_reason(world, billing_home, tmp_path):
     assert "account ZZZ is unknown" in messages["E01"]
     assert "row 16" in messages["V1"] and "2026-02-30" in messages["V1"]
     assert "row 22: row has 4 fields, the header has 8" in messages["row 22"]
-    assert "repeats an earlier row" in messages["OK1"]
+    assert "row 21: external_txn_id OK1 repeats row 15 of the feed" in messages["OK1"]
 
 
 def test_a_later_business_date_processes_the_waiting_transactions(world, billing_home, tmp_path):

@@ -8,44 +8,78 @@ Used by C1-TXNSQ and by every clean-up (C1-TXNCU) that takes legs away from char
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Select, Subquery, case, delete, exists, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    Select,
+    Subquery,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 
-from billing.db.money import dsum
+from billing.db.bulk import analyze
+from billing.db.money import Money, dsum
 from billing.db.schema import bill_chg, bill_segment, currencies, pricing, txn_leg
+from billing.db.scratch import scratch_table
 from billing.rating import rate
 
 CHARGED_LEG_STATUSES = ("INPD", "COMP")
 
 
 def recompute_aggregated_charges(conn: Connection, charge_ids: Select) -> dict[str, int]:
-    """Recompute the aggregated charges whose ids ``charge_ids`` selects."""
-    leg, c = txn_leg, bill_chg
-    touched = c.c.bill_chg_id.in_(charge_ids)
-    sums = leg_sums(charge_ids, CHARGED_LEG_STATUSES)
-    amount = case(
-        (c.c.rating_criteria == "RITA", sums.c.calculated),
-        (c.c.rating_criteria == "AGTR", rate(sums.c.quantity, pricing, currencies.c.minor_units)),
-        else_=None,
-    )
-    updated = conn.execute(
-        update(c)
-        .where(
-            touched,
-            c.c.aggregated_sw == "Y",
-            c.c.bill_chg_id == sums.c.bill_chg_id,
-            pricing.c.price_assignment_id == c.c.price_assignment_id,
-            currencies.c.currency_cd == c.c.currency_cd,
+    """Recompute the aggregated charges whose ids ``charge_ids`` selects.
+
+    The sums are gathered once into a scratch table, then applied by key: one pass over the
+    legs and one over the charges, whatever the number of charges.
+    """
+    c = bill_chg
+    with scratch_table(
+        conn,
+        "charge_totals",
+        Column("bill_chg_id", BigInteger, primary_key=True),
+        Column("n", Integer),
+        *(Column(name, Money()) for name in ("volume", "amount", "quantity", "calculated")),
+    ) as totals:
+        conn.execute(insert(totals).from_select(["bill_chg_id"], charge_ids))
+        analyze(conn, totals)
+        sums = leg_sums(select(totals.c.bill_chg_id), CHARGED_LEG_STATUSES)
+        conn.execute(
+            update(totals)
+            .where(totals.c.bill_chg_id == sums.c.bill_chg_id)
+            .values(n=sums.c.n, volume=sums.c.volume, amount=sums.c.amount, quantity=sums.c.quantity,
+                    calculated=sums.c.calculated)
         )
-        .values(txn_count=sums.c.n, txn_volume=sums.c.volume, txn_amount=sums.c.amount, charge_amount=amount)
-    ).rowcount
-    deleted = conn.execute(
-        delete(c).where(
-            touched,
-            c.c.aggregated_sw == "Y",
-            ~exists().where(leg.c.bill_chg_id == c.c.bill_chg_id, leg.c.status.in_(CHARGED_LEG_STATUSES)),
-            ~exists().where(bill_segment.c.bill_chg_id == c.c.bill_chg_id),
+        amount = case(
+            (c.c.rating_criteria == "RITA", totals.c.calculated),
+            (c.c.rating_criteria == "AGTR", rate(totals.c.quantity, pricing, currencies.c.minor_units)),
+            else_=None,
         )
-    ).rowcount
+        updated = conn.execute(
+            update(c)
+            .where(
+                c.c.bill_chg_id == totals.c.bill_chg_id,
+                totals.c.n.is_not(None),
+                c.c.aggregated_sw == "Y",
+                pricing.c.price_assignment_id == c.c.price_assignment_id,
+                currencies.c.currency_cd == c.c.currency_cd,
+            )
+            .values(txn_count=totals.c.n, txn_volume=totals.c.volume, txn_amount=totals.c.amount,
+                    charge_amount=amount)
+        ).rowcount
+        deleted = conn.execute(
+            delete(c).where(
+                c.c.bill_chg_id.in_(select(totals.c.bill_chg_id).where(totals.c.n.is_(None))),
+                c.c.aggregated_sw == "Y",
+                ~exists().where(bill_segment.c.bill_chg_id == c.c.bill_chg_id),
+            )
+        ).rowcount
     return {"recomputed": updated, "deleted": deleted}
 
 

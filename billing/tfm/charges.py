@@ -29,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 
+from billing.db.bulk import analyze
 from billing.db.engine import allocate_ids
 from billing.db.schema import bill_chg, bill_segment, txn_detail, txn_leg, txn_summary
 from billing.db.scratch import scratch_table
@@ -57,6 +58,7 @@ def create_charges(conn: Connection, header_id: str) -> dict[str, int]:
     )
     single = _charge_each_leg(conn, and_(eligible, leg.c.aggregate_sw == "N"))
     opened, joined = _aggregate_legs(conn, and_(eligible, leg.c.aggregate_sw == "Y"))
+    analyze(conn, bill_chg)
     totals = recompute_aggregated_charges(conn, feed_aggregated_charges(header_id))
     _mark_summaries_charged(conn, header_id)
     return {"single_charges": single, "aggregated_opened": opened, "aggregated_legs": joined,
@@ -91,6 +93,7 @@ def _charge_each_leg(conn: Connection, chosen) -> int:
     ) as single:
         numbered = select(leg.c.leg_id, literal(first - 1) + func.row_number().over(order_by=leg.c.leg_id)).where(chosen)
         conn.execute(insert(single).from_select(["leg_id", "bill_chg_id"], numbered))
+        analyze(conn, single)
         charges = select(
             single.c.bill_chg_id, leg.c.account_id, leg.c.price_item_cd, leg.c.param_value, leg.c.txn_dt,
             leg.c.txn_dt, literal("BILLABLE"), literal("N"), leg.c.price_assignment_id, leg.c.rating_criteria,
@@ -134,6 +137,7 @@ def _aggregate_legs(conn: Connection, chosen) -> tuple[int, int]:
             *distinct_keys.c,
         )
         conn.execute(insert(keys).from_select(["key_no", *CHARGE_KEY, "end_dt", "rating_criteria"], numbered))
+        analyze(conn, keys)
         open_charge = (
             select(func.max(c.c.bill_chg_id))
             .where(

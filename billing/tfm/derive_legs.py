@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
+    Integer,
     String,
     and_,
     case,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    union_all,
     update,
 )
 
@@ -42,6 +44,7 @@ from billing.db.schema import (
     txn_header,
     txn_leg,
 )
+from billing.db.bulk import analyze
 from billing.db.scratch import scratch_table
 from billing.tfm.exceptions import mark_in_error, record_exceptions
 from billing.tfm.moves import move_staged_to_detail
@@ -74,9 +77,13 @@ def validate_and_derive(conn: Connection, header_id: str, business_dt: date) -> 
         Column("processing_dt", Date),
         Column("currency", String(40)),
         Column("rule_id", String(64)),
+        Column("repeats_row", Integer),
     ) as batch:
         moved = conn.execute(insert(batch).from_select(["txn_id"], select(stg.c.txn_id).where(due))).rowcount
-        _move_with_validity(conn, due, business_dt)
+        _find_repeats(conn, batch, header_id)
+        analyze(conn, batch)
+        _move_with_validity(conn, batch, due, business_dt)
+        analyze(conn, txn_detail)
         invalid = conn.execute(
             delete(batch).where(
                 batch.c.txn_id.in_(select(txn_detail.c.txn_id).where(
@@ -86,33 +93,43 @@ def validate_and_derive(conn: Connection, header_id: str, business_dt: date) -> 
         _describe_batch(conn, batch, header, business_dt)
         errors = _record_problems(conn, batch, header)
         legs = _derive(conn, batch, header_id)
+        analyze(conn, txn_leg)
     waiting = conn.execute(select(func.count()).select_from(stg).where(stg.c.header_id == header_id)).scalar()
     return DerivationResult(moved, invalid, errors, moved - invalid - errors, legs, waiting)
 
 
-def _move_with_validity(conn: Connection, due, business_dt: date) -> None:
+def _find_repeats(conn: Connection, batch, header_id: str) -> None:
+    """Mark batch rows whose external_txn_id an earlier row of the feed (staged or moved
+    already) carries, with that first row's number — one window pass over the feed."""
+    stg, d = txn_detail_stg, txn_detail
+    ids = union_all(
+        select(stg.c.txn_id, stg.c.external_txn_id, stg.c.row_no).where(stg.c.header_id == header_id),
+        select(d.c.txn_id, d.c.external_txn_id, d.c.row_no).where(d.c.header_id == header_id),
+    ).subquery()
+    ranked = (
+        select(ids.c.txn_id, ids.c.row_no,
+               func.min(ids.c.row_no).over(partition_by=ids.c.external_txn_id).label("first_row"))
+        .where(ids.c.external_txn_id.is_not(None))
+        .subquery()
+    )
+    conn.execute(
+        update(batch)
+        .where(batch.c.txn_id == ranked.c.txn_id, ranked.c.row_no > ranked.c.first_row)
+        .values(repeats_row=ranked.c.first_row)
+    )
+
+
+def _move_with_validity(conn: Connection, batch, due, business_dt: date) -> None:
     """Move due rows to ``txn_detail``: ``INVL`` when malformed or repeated, else ``INPD``."""
     stg = txn_detail_stg
-    earlier_staged = stg.alias("earlier_staged")
-    earlier_moved = txn_detail.alias("earlier_moved")
-    repeated = or_(
-        exists().where(
-            earlier_staged.c.header_id == stg.c.header_id,
-            earlier_staged.c.external_txn_id == stg.c.external_txn_id,
-            earlier_staged.c.row_no < stg.c.row_no,
-        ),
-        exists().where(
-            earlier_moved.c.header_id == stg.c.header_id,
-            earlier_moved.c.external_txn_id == stg.c.external_txn_id,
-            earlier_moved.c.row_no < stg.c.row_no,
-        ),
-    )
+    first_row = select(batch.c.repeats_row).where(batch.c.txn_id == stg.c.txn_id).scalar_subquery()
+    repeated = first_row.is_not(None)
     row_text = literal("row ") + func.cast(stg.c.row_no, String)
     status = case((stg.c.parse_error.is_not(None), "INVL"), (repeated, "INVL"), else_="INPD")
     message = case(
         (stg.c.parse_error.is_not(None), row_text + literal(": ") + stg.c.parse_error + literal(" — correct and resubmit")),
         (repeated, row_text + literal(": external_txn_id ") + stg.c.external_txn_id
-         + literal(" repeats an earlier row of the feed")),
+         + literal(" repeats row ") + func.cast(first_row, String) + literal(" of the feed")),
         else_=null(),
     )
     move_staged_to_detail(conn, due, status=status, message=message, business_dt=business_dt)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Date,
     String,
     and_,
     case,
@@ -26,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from billing.db.money import dmul, dround
+from billing.db.money import Money, dmul, dround
 from billing.db.schema import (
     aggregation_periods,
     contracts,
@@ -39,6 +40,7 @@ from billing.db.schema import (
     txn_leg,
     txn_summary,
 )
+from billing.db.bulk import analyze
 from billing.db.scratch import scratch_table
 from billing.rating import SUPPORTED_RATE_TYPES, rate
 from billing.tfm.exceptions import add_to_rollback_list, mark_in_error, record_exceptions
@@ -47,27 +49,40 @@ LIVE_CONTRACT_STATUSES = ("ACTIVE", "PENDING_STOP", "STOPPED")
 REFERENCE_HINT = "; fix the reference data, then roll back EROR transactions to re-process them"
 
 
+def _fact_columns() -> list[Column]:
+    return [
+        Column("leg_id", BigInteger, primary_key=True),
+        Column("summary_error", String(40)),
+        Column("price_assignment_id", String(64)),
+        Column("rate_type", String(40)),
+        Column("rating_criteria", String(4)),
+        Column("aggregate_sw", String(1)),
+        Column("ignore_sw", String(1)),
+        Column("sqi_basis", String(40)),
+        Column("pricing_currency_cd", String(3)),
+        Column("contract_error", String(40)),
+        Column("agg_period_start", Date),
+        Column("agg_period_end", Date),
+        Column("amount", Money()),
+        Column("volume", Money()),
+        Column("exchange_rate", Money()),
+        Column("error_code", String(40)),
+        Column("sqi_volume", Money()),
+        Column("sqi_amount", Money()),
+        Column("sqi_quantity", Money()),
+        Column("calc_amount", Money()),
+    ]
+
+
 def update_leg_statuses(conn: Connection, header_id: str) -> dict[str, int]:
+    """Work out every pending leg's facts in a scratch table, then write them in one pass."""
     leg = txn_leg
-    with scratch_table(conn, "txnex_legs", Column("leg_id", BigInteger, primary_key=True)) as batch:
-        conn.execute(
-            insert(batch).from_select(
-                ["leg_id"],
-                select(leg.c.leg_id).where(
-                    leg.c.header_id == header_id, leg.c.status == "INPD", leg.c.price_assignment_id.is_(None),
-                    leg.c.error_code.is_(None),
-                ),
-            )
-        )
-        pending = leg.c.leg_id.in_(select(batch.c.leg_id))
-        live = and_(pending, leg.c.status == "INPD")
-        _apply_summary_pricing(conn, pending)
-        _check_contracts(conn, live)
-        _check_aggregation_period(conn, live)
-        _check_exchange_rate(conn, live)
-        _compute_quantities(conn, live)
-        conn.execute(update(leg).where(live, leg.c.ignore_sw == "Y").values(status="IGNR"))
-        _record_leg_errors(conn, header_id, pending)
+    with scratch_table(conn, "txnex_legs", *_fact_columns()) as facts:
+        _gather_facts(conn, facts, header_id)
+        analyze(conn, facts)
+        _decide(conn, facts)
+        _apply(conn, facts)
+        _record_leg_errors(conn, header_id, leg.c.leg_id.in_(select(facts.c.leg_id)))
     mark_in_error(conn, header_id, "One or more legs are in EROR: ")
     _mark_ignored(conn, header_id)
     rows = conn.execute(
@@ -76,37 +91,18 @@ def update_leg_statuses(conn: Connection, header_id: str) -> dict[str, int]:
     return dict(rows)
 
 
-def _error(code: str):
-    return {"status": "EROR", "error_code": code}
-
-
-def _apply_summary_pricing(conn: Connection, pending) -> None:
-    leg, s, p = txn_leg, txn_summary, pricing
-    conn.execute(
-        update(leg)
-        .where(pending, s.c.summary_id == leg.c.summary_id)
-        .values(
-            price_assignment_id=s.c.price_assignment_id,
-            status=case((s.c.status == "E", "EROR"), else_=leg.c.status),
-            error_code=s.c.error_code,
-        )
+def _gather_facts(conn: Connection, facts, header_id: str) -> None:
+    """One pass over the feed's pending legs: pricing, contracts, period and exchange rate."""
+    leg, s, p, pi, d, c, ap, x = (
+        txn_leg,
+        txn_summary,
+        pricing,
+        price_items,
+        txn_detail,
+        contracts,
+        aggregation_periods,
+        exchange_rates,
     )
-    conn.execute(
-        update(leg)
-        .where(pending, leg.c.status == "INPD", p.c.price_assignment_id == leg.c.price_assignment_id)
-        .values(
-            rating_criteria=p.c.rating_criteria,
-            aggregate_sw=p.c.aggregate_txn,
-            ignore_sw=p.c.ignore_txn,
-            pricing_currency_cd=p.c.currency_cd,
-            status=case((p.c.rate_type.in_(SUPPORTED_RATE_TYPES), "INPD"), else_="EROR"),
-            error_code=case((p.c.rate_type.in_(SUPPORTED_RATE_TYPES), None), else_="RATE_TYPE_NOT_SUPPORTED"),
-        )
-    )
-
-
-def _check_contracts(conn: Connection, live) -> None:
-    leg, c, pi = txn_leg, contracts, price_items
     covering = and_(
         c.c.account_id == leg.c.account_id,
         c.c.contract_type == pi.c.contract_type,
@@ -115,87 +111,155 @@ def _check_contracts(conn: Connection, live) -> None:
     )
     live_count = select(func.count()).where(covering, c.c.status.in_(LIVE_CONTRACT_STATUSES)).scalar_subquery()
     any_count = select(func.count()).where(covering).scalar_subquery()
-    code = case(
+    contract_error = case(
+        (pi.c.contract_type.is_(None), None),
         (any_count == 0, "NO_CONTRACT"),
         (live_count == 0, "CONTRACT_INACTIVE"),
         (live_count > 1, "MULTIPLE_CONTRACTS"),
     )
-    conn.execute(
-        update(leg)
-        .where(live, pi.c.price_item_cd == leg.c.price_item_cd, pi.c.contract_type.is_not(None), live_count != 1)
-        .values(status="EROR", error_code=code)
-    )
-
-
-def _check_aggregation_period(conn: Connection, live) -> None:
-    leg, p, ap = txn_leg, pricing, aggregation_periods
-    conn.execute(
-        update(leg)
-        .where(
-            live,
-            leg.c.aggregate_sw == "Y",
-            p.c.price_assignment_id == leg.c.price_assignment_id,
-            ap.c.schedule_cd == p.c.aggregation_schedule_cd,
-            ap.c.period_start <= leg.c.txn_dt,
-            ap.c.period_end >= leg.c.txn_dt,
-        )
-        .values(agg_period_start=ap.c.period_start, agg_period_end=ap.c.period_end)
-    )
-    conn.execute(
-        update(leg)
-        .where(live, leg.c.aggregate_sw == "Y", leg.c.agg_period_start.is_(None))
-        .values(**_error("NO_AGGREGATION_PERIOD"))
-    )
-
-
-def _check_exchange_rate(conn: Connection, live) -> None:
-    leg, d, x = txn_leg, txn_detail, exchange_rates
     latest_rate = (
         select(x.c.rate)
         .where(
             x.c.from_currency_cd == d.c.currency,
-            x.c.to_currency_cd == leg.c.pricing_currency_cd,
+            x.c.to_currency_cd == p.c.currency_cd,
             x.c.effective_dt <= leg.c.processing_dt,
         )
         .order_by(x.c.effective_dt.desc())
         .limit(1)
         .scalar_subquery()
     )
-    conn.execute(
-        update(leg)
-        .where(live, d.c.txn_id == leg.c.txn_id)
-        .values(exchange_rate=case((d.c.currency == leg.c.pricing_currency_cd, literal(1)), else_=latest_rate))
+
+    def period(bound):
+        return (
+            select(bound)
+            .where(
+                p.c.aggregate_txn == "Y",
+                ap.c.schedule_cd == p.c.aggregation_schedule_cd,
+                ap.c.period_start <= leg.c.txn_dt,
+                ap.c.period_end >= leg.c.txn_dt,
+            )
+            .order_by(ap.c.period_start.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    gathered = (
+        select(
+            leg.c.leg_id,
+            s.c.error_code,
+            s.c.price_assignment_id,
+            p.c.rate_type,
+            p.c.rating_criteria,
+            p.c.aggregate_txn,
+            p.c.ignore_txn,
+            p.c.sqi_basis,
+            p.c.currency_cd,
+            contract_error,
+            period(ap.c.period_start),
+            period(ap.c.period_end),
+            d.c.amount,
+            d.c.volume,
+            case((d.c.currency == p.c.currency_cd, literal(1)), else_=latest_rate),
+        )
+        .select_from(
+            leg.join(s, s.c.summary_id == leg.c.summary_id)
+            .join(d, d.c.txn_id == leg.c.txn_id)
+            .join(pi, pi.c.price_item_cd == leg.c.price_item_cd)
+            .outerjoin(p, p.c.price_assignment_id == s.c.price_assignment_id)
+        )
+        .where(
+            leg.c.header_id == header_id,
+            leg.c.status == "INPD",
+            leg.c.price_assignment_id.is_(None),
+            leg.c.error_code.is_(None),
+        )
     )
-    conn.execute(update(leg).where(live, leg.c.exchange_rate.is_(None)).values(**_error("NO_EXCHANGE_RATE")))
+    columns = [
+        "leg_id",
+        "summary_error",
+        "price_assignment_id",
+        "rate_type",
+        "rating_criteria",
+        "aggregate_sw",
+        "ignore_sw",
+        "sqi_basis",
+        "pricing_currency_cd",
+        "contract_error",
+        "agg_period_start",
+        "agg_period_end",
+        "amount",
+        "volume",
+        "exchange_rate",
+    ]
+    conn.execute(insert(facts).from_select(columns, gathered))
 
 
-def _compute_quantities(conn: Connection, live) -> None:
-    leg, d, p, cur = txn_leg, txn_detail, pricing, currencies
-    converted = dround(dmul(d.c.amount, leg.c.exchange_rate), cur.c.minor_units)
-    quantity = case(
-        (p.c.sqi_basis == "TXN_COUNT", literal(1)),
-        (p.c.sqi_basis == "TXN_VOLUME", d.c.volume),
-        else_=converted,
+def _decide(conn: Connection, facts) -> None:
+    """The first error in the seed's order, else the leg's quantities and own rating."""
+    f = facts
+    conn.execute(
+        update(f).values(
+            error_code=case(
+                (f.c.summary_error.is_not(None), f.c.summary_error),
+                (f.c.rate_type.not_in(SUPPORTED_RATE_TYPES), "RATE_TYPE_NOT_SUPPORTED"),
+                (f.c.contract_error.is_not(None), f.c.contract_error),
+                ((f.c.aggregate_sw == "Y") & f.c.agg_period_start.is_(None), "NO_AGGREGATION_PERIOD"),
+                (f.c.exchange_rate.is_(None), "NO_EXCHANGE_RATE"),
+            )
+        )
+    )
+    cur = currencies
+    converted = dround(dmul(f.c.amount, f.c.exchange_rate), cur.c.minor_units)
+    conn.execute(
+        update(f)
+        .where(f.c.error_code.is_(None), cur.c.currency_cd == f.c.pricing_currency_cd)
+        .values(
+            sqi_volume=f.c.volume,
+            sqi_amount=converted,
+            sqi_quantity=case(
+                (f.c.sqi_basis == "TXN_COUNT", literal(1)),
+                (f.c.sqi_basis == "TXN_VOLUME", f.c.volume),
+                else_=converted,
+            ),
+        )
+    )
+    conn.execute(
+        update(f)
+        .where(
+            f.c.error_code.is_(None),
+            f.c.rating_criteria.in_(("RITX", "RITA")),
+            pricing.c.price_assignment_id == f.c.price_assignment_id,
+            cur.c.currency_cd == f.c.pricing_currency_cd,
+        )
+        .values(calc_amount=rate(f.c.sqi_quantity, pricing, cur.c.minor_units))
+    )
+
+
+def _apply(conn: Connection, facts) -> None:
+    """Write the facts onto the legs: ``EROR`` with its code, else ``IGNR`` or ``INPD``."""
+    f, leg = facts, txn_leg
+    copied = (
+        "price_assignment_id",
+        "rating_criteria",
+        "aggregate_sw",
+        "ignore_sw",
+        "pricing_currency_cd",
+        "agg_period_start",
+        "agg_period_end",
+        "exchange_rate",
+        "error_code",
+        "sqi_volume",
+        "sqi_amount",
+        "sqi_quantity",
+        "calc_amount",
     )
     conn.execute(
         update(leg)
-        .where(
-            live,
-            d.c.txn_id == leg.c.txn_id,
-            p.c.price_assignment_id == leg.c.price_assignment_id,
-            cur.c.currency_cd == leg.c.pricing_currency_cd,
+        .where(leg.c.leg_id == f.c.leg_id)
+        .values(
+            status=case((f.c.error_code.is_not(None), "EROR"), (f.c.ignore_sw == "Y", "IGNR"), else_="INPD"),
+            **{name: f.c[name] for name in copied},
         )
-        .values(sqi_volume=d.c.volume, sqi_amount=converted, sqi_quantity=quantity)
-    )
-    conn.execute(
-        update(leg)
-        .where(
-            live,
-            leg.c.rating_criteria.in_(("RITX", "RITA")),
-            p.c.price_assignment_id == leg.c.price_assignment_id,
-            cur.c.currency_cd == leg.c.pricing_currency_cd,
-        )
-        .values(calc_amount=rate(leg.c.sqi_quantity, p, cur.c.minor_units))
     )
 
 
@@ -216,14 +280,29 @@ def _record_leg_errors(conn: Connection, header_id: str, pending) -> None:
     leg = txn_leg
     reason = case(*((leg.c.error_code == code, text) for code, text in _LEG_MESSAGES.items()))
     message = (
-        literal("leg ") + func.cast(leg.c.leg_seq, String) + literal(" (account ") + leg.c.account_id
-        + literal(", price item ") + leg.c.price_item_cd + literal(", param '") + leg.c.param_value
-        + literal("', processing date ") + func.cast(leg.c.processing_dt, String) + literal("): ")
-        + reason + literal(REFERENCE_HINT)
+        literal("leg ")
+        + func.cast(leg.c.leg_seq, String)
+        + literal(" (account ")
+        + leg.c.account_id
+        + literal(", price item ")
+        + leg.c.price_item_cd
+        + literal(", param '")
+        + leg.c.param_value
+        + literal("', processing date ")
+        + func.cast(leg.c.processing_dt, String)
+        + literal("): ")
+        + reason
+        + literal(REFERENCE_HINT)
     )
     record_exceptions(
-        conn, leg, leg.c.txn_id, header_id, leg.c.error_code, message,
-        and_(pending, leg.c.status == "EROR"), leg_id=leg.c.leg_id,
+        conn,
+        leg,
+        leg.c.txn_id,
+        header_id,
+        leg.c.error_code,
+        message,
+        and_(pending, leg.c.status == "EROR"),
+        leg_id=leg.c.leg_id,
     )
 
 
@@ -247,9 +326,16 @@ def _mark_ignored(conn: Connection, header_id: str) -> None:
         ~exists().where(e.c.txn_id == leg.c.txn_id, e.c.leg_id == leg.c.leg_id),
     )
     record_exceptions(
-        conn, leg, leg.c.txn_id, header_id, "IGNORED",
-        literal("leg ") + func.cast(leg.c.leg_seq, String) + literal(" ignored by price assignment ")
+        conn,
+        leg,
+        leg.c.txn_id,
+        header_id,
+        "IGNORED",
+        literal("leg ")
+        + func.cast(leg.c.leg_seq, String)
+        + literal(" ignored by price assignment ")
         + leg.c.price_assignment_id,
-        ignored_legs, leg_id=leg.c.leg_id,
+        ignored_legs,
+        leg_id=leg.c.leg_id,
     )
     add_to_rollback_list(conn, header_id, "IGNR")

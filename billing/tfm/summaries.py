@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, insert, literal, select, update
 
+from billing.db.bulk import analyze
 from billing.db.engine import allocate_ids
 from billing.db.schema import txn_leg, txn_summary
 
@@ -31,4 +32,5 @@ def build_summaries(conn: Connection, header_id: str) -> int:
         .distinct()
     )
     conn.execute(insert(txn_summary).from_select(["summary_id", "header_id", *SUMMARY_KEY, "status"], groups))
+    analyze(conn, txn_summary)
     return count
