@@ -56,8 +56,13 @@ def create_charges(conn: Connection, header_id: str) -> dict[str, int]:
         leg.c.ignore_sw == "N",
         exists().where(txn_detail.c.txn_id == leg.c.txn_id, txn_detail.c.status == "INPD"),
     )
-    single = _charge_each_leg(conn, and_(eligible, leg.c.aggregate_sw == "N"))
-    opened, joined = _aggregate_legs(conn, and_(eligible, leg.c.aggregate_sw == "Y"))
+    with scratch_table(
+        conn, "txnsq_assign", Column("leg_id", BigInteger, primary_key=True), Column("bill_chg_id", BigInteger)
+    ) as assign:
+        single = _charge_each_leg(conn, and_(eligible, leg.c.aggregate_sw == "N"), assign)
+        opened, joined = _aggregate_legs(conn, and_(eligible, leg.c.aggregate_sw == "Y"), assign)
+        analyze(conn, assign)
+        conn.execute(update(leg).where(leg.c.leg_id == assign.c.leg_id).values(bill_chg_id=assign.c.bill_chg_id))
     analyze(conn, bill_chg)
     totals = recompute_aggregated_charges(conn, feed_aggregated_charges(header_id))
     _mark_summaries_charged(conn, header_id)
@@ -82,40 +87,35 @@ def _mark_summaries_charged(conn: Connection, header_id: str) -> None:
     conn.execute(update(s).where(s.c.header_id == header_id, s.c.status == "V").values(status="C"))
 
 
-def _charge_each_leg(conn: Connection, chosen) -> int:
+def _charge_each_leg(conn: Connection, chosen, assign) -> int:
+    """One new charge per chosen leg; the leg → charge pairs go to ``assign``."""
     leg = txn_leg
     count = conn.execute(select(func.count()).where(chosen)).scalar()
     if not count:
         return 0
     first = allocate_ids(conn, "bill_chg_id", count)
-    with scratch_table(
-        conn, "txnsq_single", Column("leg_id", BigInteger, primary_key=True), Column("bill_chg_id", BigInteger)
-    ) as single:
-        numbered = select(leg.c.leg_id, literal(first - 1) + func.row_number().over(order_by=leg.c.leg_id)).where(chosen)
-        conn.execute(insert(single).from_select(["leg_id", "bill_chg_id"], numbered))
-        analyze(conn, single)
-        charges = select(
-            single.c.bill_chg_id, leg.c.account_id, leg.c.price_item_cd, leg.c.param_value, leg.c.txn_dt,
-            leg.c.txn_dt, literal("BILLABLE"), literal("N"), leg.c.price_assignment_id, leg.c.rating_criteria,
-            leg.c.pricing_currency_cd, literal(1), leg.c.sqi_volume, leg.c.sqi_amount,
-            leg.c.calc_amount, literal("TFM"),
-        ).select_from(single.join(leg, leg.c.leg_id == single.c.leg_id))
-        conn.execute(insert(bill_chg).from_select(
-            ["bill_chg_id", "account_id", "price_item_cd", "param_value", "start_dt", "end_dt", "status",
-             "aggregated_sw", "price_assignment_id", "rating_criteria", "currency_cd", "txn_count", "txn_volume",
-             "txn_amount", "charge_amount", "source"],
-            charges,
-        ))
-        conn.execute(update(leg).where(leg.c.leg_id == single.c.leg_id).values(bill_chg_id=single.c.bill_chg_id))
+    numbered = select(leg.c.leg_id, literal(first - 1) + func.row_number().over(order_by=leg.c.leg_id)).where(chosen)
+    conn.execute(insert(assign).from_select(["leg_id", "bill_chg_id"], numbered))
+    charges = select(
+        assign.c.bill_chg_id, leg.c.account_id, leg.c.price_item_cd, leg.c.param_value, leg.c.txn_dt,
+        leg.c.txn_dt, literal("BILLABLE"), literal("N"), leg.c.price_assignment_id, leg.c.rating_criteria,
+        leg.c.pricing_currency_cd, literal(1), leg.c.sqi_volume, leg.c.sqi_amount,
+        leg.c.calc_amount, literal("TFM"),
+    ).select_from(assign.join(leg, leg.c.leg_id == assign.c.leg_id))
+    conn.execute(insert(bill_chg).from_select(
+        ["bill_chg_id", "account_id", "price_item_cd", "param_value", "start_dt", "end_dt", "status",
+         "aggregated_sw", "price_assignment_id", "rating_criteria", "currency_cd", "txn_count", "txn_volume",
+         "txn_amount", "charge_amount", "source"],
+        charges,
+    ))
     return count
 
 
-def _aggregate_legs(conn: Connection, chosen) -> tuple[int, int]:
+def _aggregate_legs(conn: Connection, chosen, assign) -> tuple[int, int]:
+    """Legs of one summary share their charge key, so the keys are numbered per summary and the
+    legs join their charge through their ``summary_id`` — no wide join over the legs."""
     leg, c = txn_leg, bill_chg
-    with scratch_table(
-        conn,
-        "txnsq_keys",
-        Column("key_no", Integer, primary_key=True),
+    key_columns = [
         Column("account_id", String(64)),
         Column("price_item_cd", String(40)),
         Column("param_value", String(40)),
@@ -124,19 +124,30 @@ def _aggregate_legs(conn: Connection, chosen) -> tuple[int, int]:
         Column("start_dt", Date),
         Column("end_dt", Date),
         Column("rating_criteria", String(4)),
-        Column("new_no", Integer),
-        Column("bill_chg_id", BigInteger),
+    ]
+    with scratch_table(
+        conn, "txnsq_summaries", Column("summary_id", BigInteger, primary_key=True), Column("key_no", Integer),
+        *(column._copy() for column in key_columns),
+    ) as summaries, scratch_table(
+        conn, "txnsq_keys", Column("key_no", Integer, primary_key=True), *key_columns,
+        Column("new_no", Integer), Column("bill_chg_id", BigInteger),
     ) as keys:
-        distinct_keys = (
-            select(*(_LEG_KEY[k].label(k) for k in CHARGE_KEY), leg.c.agg_period_end.label("end_dt"),
-                   leg.c.rating_criteria)
+        key_names = [column.name for column in key_columns]
+        per_summary = (
+            select(leg.c.summary_id, *(_LEG_KEY[k].label(k) for k in CHARGE_KEY),
+                   leg.c.agg_period_end.label("end_dt"), leg.c.rating_criteria)
             .where(chosen).distinct().subquery()
         )
-        numbered = select(
-            func.row_number().over(order_by=[distinct_keys.c[k] for k in CHARGE_KEY]),
-            *distinct_keys.c,
-        )
-        conn.execute(insert(keys).from_select(["key_no", *CHARGE_KEY, "end_dt", "rating_criteria"], numbered))
+        conn.execute(insert(summaries).from_select(
+            ["summary_id", "key_no", *key_names],
+            select(per_summary.c.summary_id,
+                   func.dense_rank().over(order_by=[per_summary.c[k] for k in CHARGE_KEY]),
+                   *(per_summary.c[k] for k in key_names)),
+        ))
+        conn.execute(insert(keys).from_select(
+            ["key_no", *key_names], select(summaries.c.key_no, *(summaries.c[k] for k in key_names)).distinct()
+        ))
+        analyze(conn, summaries)
         analyze(conn, keys)
         open_charge = (
             select(func.max(c.c.bill_chg_id))
@@ -159,15 +170,17 @@ def _aggregate_legs(conn: Connection, chosen) -> tuple[int, int]:
             first = allocate_ids(conn, "bill_chg_id", opened)
             conn.execute(update(keys).where(keys.c.new_no.is_not(None)).values(bill_chg_id=keys.c.new_no + (first - 1)))
             conn.execute(insert(bill_chg).from_select(
-                ["bill_chg_id", *CHARGE_KEY, "end_dt", "status", "aggregated_sw", "rating_criteria", "txn_count",
-                 "txn_volume", "txn_amount", "source"],
-                select(keys.c.bill_chg_id, *(keys.c[k] for k in CHARGE_KEY), keys.c.end_dt, literal("BILLABLE"),
-                       literal("Y"), keys.c.rating_criteria, literal(0), literal(0), literal(0), literal("TFM"))
+                ["bill_chg_id", *key_names, "status", "aggregated_sw", "txn_count", "txn_volume", "txn_amount",
+                 "source"],
+                select(keys.c.bill_chg_id, *(keys.c[k] for k in key_names), literal("BILLABLE"), literal("Y"),
+                       literal(0), literal(0), literal(0), literal("TFM"))
                 .where(keys.c.new_no.is_not(None)),
             ))
-        joined = conn.execute(
-            update(leg)
-            .where(chosen, *(keys.c[k] == _LEG_KEY[k] for k in CHARGE_KEY))
-            .values(bill_chg_id=keys.c.bill_chg_id)
-        ).rowcount
+        joined = conn.execute(insert(assign).from_select(
+            ["leg_id", "bill_chg_id"],
+            select(leg.c.leg_id, keys.c.bill_chg_id)
+            .select_from(leg.join(summaries, summaries.c.summary_id == leg.c.summary_id)
+                         .join(keys, keys.c.key_no == summaries.c.key_no))
+            .where(chosen),
+        )).rowcount
     return opened, joined

@@ -1,9 +1,10 @@
 """Mark completion (C1-TXNCM): charged legs ``COMP``; a transaction whose legs are all
-``COMP`` or ``IGNR``, at least one ``COMP``, is ``COMP``."""
+``COMP`` or ``IGNR``, at least one ``COMP``, is ``COMP`` (found in one grouped pass over the
+feed's legs)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, exists, func, select, update
+from sqlalchemy import Connection, case, func, select, update
 
 from billing.db.schema import txn_detail, txn_leg
 
@@ -15,14 +16,19 @@ def mark_completion(conn: Connection, header_id: str) -> dict[str, int]:
         .where(leg.c.header_id == header_id, leg.c.status == "INPD", leg.c.bill_chg_id.is_not(None))
         .values(status="COMP")
     ).rowcount
+    done = (
+        select(leg.c.txn_id)
+        .where(leg.c.header_id == header_id)
+        .group_by(leg.c.txn_id)
+        .having(
+            func.sum(case((leg.c.status == "COMP", 1), else_=0)) > 0,
+            func.sum(case((leg.c.status.not_in(("COMP", "IGNR")), 1), else_=0)) == 0,
+        )
+        .subquery()
+    )
     completed = conn.execute(
         update(d)
-        .where(
-            d.c.header_id == header_id,
-            d.c.status == "INPD",
-            exists().where(leg.c.txn_id == d.c.txn_id, leg.c.status == "COMP"),
-            ~exists().where(leg.c.txn_id == d.c.txn_id, leg.c.status.not_in(("COMP", "IGNR"))),
-        )
+        .where(d.c.txn_id == done.c.txn_id, d.c.status == "INPD")
         .values(status="COMP", message=None)
     ).rowcount
     by_status = dict(

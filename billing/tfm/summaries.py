@@ -33,4 +33,5 @@ def build_summaries(conn: Connection, header_id: str) -> int:
     )
     conn.execute(insert(txn_summary).from_select(["summary_id", "header_id", *SUMMARY_KEY, "status"], groups))
     analyze(conn, txn_summary)
+    analyze(conn, txn_leg)
     return count
