@@ -63,6 +63,7 @@ def create_charges(conn: Connection, header_id: str) -> dict[str, int]:
         opened, joined = _aggregate_legs(conn, and_(eligible, leg.c.aggregate_sw == "Y"), assign)
         analyze(conn, assign)
         conn.execute(update(leg).where(leg.c.leg_id == assign.c.leg_id).values(bill_chg_id=assign.c.bill_chg_id))
+    analyze(conn, txn_leg)
     analyze(conn, bill_chg)
     totals = recompute_aggregated_charges(conn, feed_aggregated_charges(header_id))
     _mark_summaries_charged(conn, header_id)

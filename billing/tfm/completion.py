@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, case, func, select, update
 
+from billing.db.bulk import analyze
 from billing.db.schema import txn_detail, txn_leg
 
 
@@ -31,6 +32,8 @@ def mark_completion(conn: Connection, header_id: str) -> dict[str, int]:
         .where(d.c.txn_id == done.c.txn_id, d.c.status == "INPD")
         .values(status="COMP", message=None)
     ).rowcount
+    analyze(conn, txn_leg)
+    analyze(conn, d)
     by_status = dict(
         conn.execute(select(d.c.status, func.count()).where(d.c.header_id == header_id).group_by(d.c.status)).all()
     )
