@@ -198,6 +198,26 @@ def _normal_row(rng: random.Random, txn_id: str, dates: tuple[date, date], divis
 # --- problem rows ----------------------------------------------------------------------------------
 
 
+# kind → (trap account of the division, or None for a normal one; product; row options)
+_TRAP_ROWS: dict[str, tuple[str | None, str, dict]] = {
+    "eror_unknown_account": ("unknown_account", C.CARD_PURCHASE, {}),
+    "eror_other_division": ("other_division_account", C.CARD_PURCHASE, {}),
+    "eror_closed_account": ("closed_account", C.CARD_PURCHASE, {}),
+    "eror_account_dates": ("expired_account", C.CARD_PURCHASE, {"not_before": _EXPIRED_AFTER}),
+    "eror_unknown_currency": (None, C.CARD_PURCHASE, {"currency": C.UNKNOWN_CURRENCY}),
+    "eror_no_rule": (None, C.NO_RULE_PRODUCT, {}),
+    "eror_parent_missing": ("no_parent_account", C.WIRE_OUT, {}),
+    "eror_no_pricing": ("no_pricing_account", C.NO_PRICING_PRODUCT, {}),
+    "eror_ambiguous_pricing": ("ambiguous_pricing_account", C.STOP_PAYMENT, {}),
+    "eror_no_contract": ("no_contract_account", C.CARD_PURCHASE, {}),
+    "eror_inactive_contract": ("inactive_contract_account", C.CARD_PURCHASE, {}),
+    "eror_two_contracts": ("two_contracts_account", C.CARD_PURCHASE, {}),
+    "eror_no_aggregation_period": ("quarterly_account", C.ATM_CASH, {"not_before": _NO_QUARTER_FROM}),
+    "eror_no_exchange_rate": ("chf_pricing_account", C.FX_CONVERSION, {}),
+    "ignr_ignored_pricing": (None, C.IGNORED_PRODUCT, {}),
+}
+
+
 def _bad_row(
     kind: str,
     rng: random.Random,
@@ -235,37 +255,10 @@ def _bad_row(
             row[_VOLUME] = "0"
             row = row + ["UNEXPECTED"] if rng.random() < 0.5 else row[:-2]
         return row
-    if kind == "eror_unknown_account":
-        return trap(traps.unknown_account, C.CARD_PURCHASE)
-    if kind == "eror_other_division":
-        return trap(traps.other_division_account, C.CARD_PURCHASE)
-    if kind == "eror_closed_account":
-        return trap(traps.closed_account, C.CARD_PURCHASE)
-    if kind == "eror_account_dates":
-        return trap(traps.expired_account, C.CARD_PURCHASE, not_before=_EXPIRED_AFTER)
-    if kind == "eror_unknown_currency":
-        return trap(normal_account, C.CARD_PURCHASE, currency=C.UNKNOWN_CURRENCY)
-    if kind == "eror_no_rule":
-        return trap(normal_account, C.NO_RULE_PRODUCT)
-    if kind == "eror_parent_missing":
-        return trap(traps.no_parent_account, C.WIRE_OUT)
-    if kind == "eror_no_pricing":
-        return trap(traps.no_pricing_account, C.NO_PRICING_PRODUCT)
-    if kind == "eror_ambiguous_pricing":
-        return trap(traps.ambiguous_pricing_account, C.STOP_PAYMENT)
-    if kind == "eror_no_contract":
-        return trap(traps.no_contract_account, C.CARD_PURCHASE)
-    if kind == "eror_inactive_contract":
-        return trap(traps.inactive_contract_account, C.CARD_PURCHASE)
-    if kind == "eror_two_contracts":
-        return trap(traps.two_contracts_account, C.CARD_PURCHASE)
-    if kind == "eror_no_aggregation_period":
-        return trap(traps.quarterly_account, C.ATM_CASH, not_before=_NO_QUARTER_FROM)
-    if kind == "eror_no_exchange_rate":
-        return trap(traps.chf_pricing_account, C.FX_CONVERSION)
-    if kind == "ignr_ignored_pricing":
-        return trap(normal_account, C.IGNORED_PRODUCT)
-    raise ValueError(f"unknown row kind {kind!r}")
+    if kind not in _TRAP_ROWS:
+        raise ValueError(f"unknown row kind {kind!r}")
+    trap_account, product, extra = _TRAP_ROWS[kind]
+    return trap(normal_account if trap_account is None else getattr(traps, trap_account), product, **extra)
 
 
 # --- the feed ----------------------------------------------------------------------------------------
