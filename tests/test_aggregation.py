@@ -192,3 +192,34 @@ def test_a_later_business_date_processes_the_waiting_transactions(world, billing
     assert outcome.success, outcome.failures
     assert statuses(world, header_id) == {"Q1": "COMP", "Q2": "COMP"}
     assert BUSINESS_DATE.isoformat() == "2026-11-21"
+
+
+def test_every_rate_type(world, billing_home, tmp_path):
+    rated = [
+        "G1,2026-11-03,A1,TIER,USD,50.00,1,",  # 50 × 0.02 + 1.00 = 2.00
+        "G2,2026-11-03,A1,TIER,USD,100.00,1,",  # 100 × 0.02 + 1.00 = 3.00 (second tier not reached)
+        "G3,2026-11-03,A1,TIER,USD,100.01,1,",  # 3.00 + 0.01 × 0.01 = 3.0001 → 3.00
+        "G4,2026-11-03,A1,TIER,USD,1500.00,1,",  # 3.00 + 900 × 0.01 + (500 × 0.005 + 2.00) = 16.50
+        "P1,2026-11-04,A1,PCT,USD,200.00,1,",  # 1.5 % = 3.00
+        "P2,2026-11-04,A1,PCT,USD,1000.00,1,",  # 15.00, max_charge 10 → 10.00
+        "F1,2026-11-05,A1,FIXF,USD,123.45,7,",  # 2.50
+        "K1,2026-11-06,A1,PKG,USD,1.00,10,",  # one package of 10 → 4.00
+        "K2,2026-11-06,A1,PKG,USD,1.00,11,",  # a package started is a package paid: 2 → 8.00
+        "U1,2026-11-07,A1,VOLP,USD,1.00,1,",
+        "U2,2026-11-08,A1,VOLP,USD,1.00,1,",  # count 2 → first tier: 2 × 1.00 = 2.00
+    ]
+    _, outcome = run_feed(billing_home, write_feed(tmp_path / "drop", "rated", rated))
+    assert outcome.success, outcome.failures
+
+    def amounts(price_item):  # by quantity (sorted here: SQLite keeps decimals as text)
+        found = rows(world, bill_chg, "txn_amount", "txn_volume", "charge_amount",
+                     where=bill_chg.c.price_item_cd == price_item)
+        return [D(charge) for _, _, charge in sorted(found, key=lambda r: (D(r[0]), D(r[1])))]
+
+    assert amounts("TIER_FEE") == [D("2.00"), D("3.00"), D("3.00"), D("16.50")]
+    assert amounts("PCT_FEE") == [D("3.00"), D("10.00")]
+    assert amounts("FIX_FEE") == [D("2.50")]
+    assert amounts("PKG_FEE") == [D("4.00"), D("8.00")]
+    assert amounts("VOL_FEE") == [D("2.00")]
+    run_feed(billing_home, write_feed(tmp_path / "drop", "more", ["U3,2026-11-09,A1,VOLP,USD,1.00,1,"]))
+    assert amounts("VOL_FEE") == [D("6.50")]  # count 3 → second tier: 3 × 0.50 + 5.00

@@ -22,6 +22,12 @@ Every expected value in the tests is worked out by hand from these rows:
   - INFO_FEE on list STD: Y/N/DNRT → IGNR;
   - MISC_FEE for account A2 only → NO_PRICING for anybody else;
   - CARD_FEE on list EUSTD: N/N/RITX on TXN_COUNT at 0.20 (EUR);
+  - TIER_FEE (product TIER): N/N/RITX graduated on TXN_AMOUNT: up to 100 at 0.02 + 1.00 flat,
+    up to 1000 at 0.01, above at 0.005 + 2.00 flat;
+  - VOL_FEE (product VOLP): N/Y/AGTR volume-priced on TXN_COUNT: up to 2 at 1.00, above at
+    0.50 + 5.00 flat;
+  - PCT_FEE (PCT): 1.5 % of TXN_AMOUNT, max_charge 10; FIX_FEE (FIXF): 2.50 a transaction;
+    PKG_FEE (PKG): packages of 10 volume at 4;
 * aggregation schedule M has the one period 2026-11-01 … 2026-11-30;
 * CARD_FEE needs a contract of type CARDS: A1, A2, AMB and EU1 have one ACTIVE; NOCON has
   none, INACT only an INACTIVE one, TWOCON two ACTIVE ones.
@@ -92,6 +98,11 @@ CHQ_FEE,Cheque deposit,
 FX_FEE,FX fee,
 INFO_FEE,Information only,
 MISC_FEE,Miscellaneous,
+TIER_FEE,Graduated fee,
+VOL_FEE,Volume-priced fee,
+PCT_FEE,Percentage fee,
+FIX_FEE,Fixed fee,
+PKG_FEE,Package fee,
 """,
     "pricing": """price_assignment_id,scope,scope_id,price_item_cd,param_value,start_dt,end_dt,currency_cd,ignore_txn,aggregate_txn,rating_criteria,aggregation_schedule_cd,sqi_basis,rate_type,unit_price,package_size,percent,fixed_amount,min_charge,max_charge
 PA_CARD,PRICE_LIST,STD,CARD_FEE,,2025-01-01,,USD,N,N,RITX,,TXN_AMOUNT,FLAT,0.01,,,,0.25,
@@ -109,8 +120,18 @@ PA_FX,ACCOUNT,A1,FX_FEE,,2025-01-01,,EUR,N,N,RITX,,TXN_AMOUNT,FLAT,0.01,,,,,
 PA_INFO,PRICE_LIST,STD,INFO_FEE,,2025-01-01,,USD,Y,N,DNRT,,TXN_COUNT,FLAT,1,,,,,
 PA_MISC,ACCOUNT,A2,MISC_FEE,,2025-01-01,,USD,N,N,RITX,,TXN_COUNT,FLAT,1,,,,,
 PA_EU_CARD,PRICE_LIST,EUSTD,CARD_FEE,,2025-01-01,,EUR,N,N,RITX,,TXN_COUNT,FLAT,0.20,,,,,
+PA_TIER,PRICE_LIST,STD,TIER_FEE,,2025-01-01,,USD,N,N,RITX,,TXN_AMOUNT,TIERED,,,,,,
+PA_VOL,PRICE_LIST,STD,VOL_FEE,,2025-01-01,,USD,N,Y,AGTR,M,TXN_COUNT,VOLUME,,,,,,
+PA_PCT,PRICE_LIST,STD,PCT_FEE,,2025-01-01,,USD,N,N,RITX,,TXN_AMOUNT,PERCENT,,,1.5,,,10
+PA_FIX,PRICE_LIST,STD,FIX_FEE,,2025-01-01,,USD,N,N,RITX,,TXN_COUNT,FIXED,,,,2.50,,
+PA_PKG,PRICE_LIST,STD,PKG_FEE,,2025-01-01,,USD,N,N,RITX,,TXN_VOLUME,PACKAGE,4,10,,,,
 """,
     "pricing_tiers": """price_assignment_id,tier_seq,up_to,unit_price,flat_amount
+PA_TIER,1,100,0.02,1.00
+PA_TIER,2,1000,0.01,
+PA_TIER,3,,0.005,2.00
+PA_VOL,1,2,1.00,
+PA_VOL,2,,0.50,5.00
 """,
     "aggregation_periods": """schedule_cd,period_start,period_end
 M,2026-11-01,2026-11-30
@@ -124,6 +145,11 @@ R_FX,US,,FXT,,10,2025-01-01,
 R_INFO,US,,INFO,,10,2025-01-01,
 R_MISC,US,,MISC,,10,2025-01-01,
 R_EU_CARD,EU,,CARD,,10,2025-01-01,
+R_TIER,US,,TIER,,10,2025-01-01,
+R_VOL,US,,VOLP,,10,2025-01-01,
+R_PCT,US,,PCT,,10,2025-01-01,
+R_FIX,US,,FIXF,,10,2025-01-01,
+R_PKG,US,,PKG,,10,2025-01-01,
 """,
     "rule_legs": """rule_id,leg_seq,account_basis,fixed_account_id,price_item_cd,param_source
 R_CARD,1,TXN_ACCOUNT,,CARD_FEE,channel
@@ -136,6 +162,11 @@ R_FX,1,TXN_ACCOUNT,,FX_FEE,
 R_INFO,1,TXN_ACCOUNT,,INFO_FEE,
 R_MISC,1,TXN_ACCOUNT,,MISC_FEE,
 R_EU_CARD,1,TXN_ACCOUNT,,CARD_FEE,
+R_TIER,1,TXN_ACCOUNT,,TIER_FEE,
+R_VOL,1,TXN_ACCOUNT,,VOL_FEE,
+R_PCT,1,TXN_ACCOUNT,,PCT_FEE,
+R_FIX,1,TXN_ACCOUNT,,FIX_FEE,
+R_PKG,1,TXN_ACCOUNT,,PKG_FEE,
 """,
     "exchange_rates": """from_currency_cd,to_currency_cd,effective_dt,rate
 USD,EUR,2026-01-01,0.9

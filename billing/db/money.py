@@ -57,9 +57,13 @@ class _DecimalFunction(FunctionElement):
     inherit_cache = True
 
 
-def _function(name: str, pg_template: str, doc: str) -> type[_DecimalFunction]:
-    """A SQL function class: ``pg_template`` on PostgreSQL, the registered ``name`` on SQLite."""
-    cls = type(name, (_DecimalFunction,), {"name": name, "inherit_cache": True, "__doc__": doc})
+def _function(name: str, pg_template: str, doc: str, result=None) -> type[_DecimalFunction]:
+    """A SQL function class: ``pg_template`` on PostgreSQL, the registered ``name`` on SQLite.
+    The result is a decimal unless ``result`` gives another type."""
+    attributes = {"name": name, "inherit_cache": True, "__doc__": doc}
+    if result is not None:
+        attributes["type"] = result
+    cls = type(name, (_DecimalFunction,), attributes)
 
     @compiles(cls)
     def _native(element, compiler, **kw):
@@ -73,12 +77,15 @@ def _function(name: str, pg_template: str, doc: str) -> type[_DecimalFunction]:
 
 
 dsum = _function("dec_sum", "SUM({0})", "Exact SUM of a money expression (aggregate).")
+dadd = _function("dec_add", "({0} + {1})", "Exact sum of two.")
+dsub = _function("dec_sub", "({0} - {1})", "Exact difference.")
 dmul = _function("dec_mul", "({0} * {1})", "Exact product.")
 ddiv = _function("dec_div", "({0} / {1})", "Quotient (40 significant digits on SQLite).")
 dround = _function("dec_round", "ROUND(CAST({0} AS NUMERIC), {1})", "Round half-up (ties away from zero) to N places.")
 dceil = _function("dec_ceil", "CEIL({0})", "Smallest integer not below.")
 dmax = _function("dec_max", "GREATEST({0}, {1})", "The larger of two decimals, ignoring a NULL.")
 dmin = _function("dec_min", "LEAST({0}, {1})", "The smaller of two decimals, ignoring a NULL.")
+dsign = _function("dec_sign", "CAST(SIGN({0}) AS INTEGER)", "-1, 0 or 1: the sign, for comparisons.", types.Integer())
 
 
 # --- SQLite implementations ------------------------------------------------------------------
@@ -128,6 +135,11 @@ def _pick(choose):
     return fn
 
 
+def _sign(value):
+    x = _dec(value)
+    return None if x is None else (x > 0) - (x < 0)
+
+
 class _Sum:
     def __init__(self):
         self.total = None
@@ -142,10 +154,13 @@ class _Sum:
 
 def register_sqlite_functions(dbapi_connection) -> None:
     """Install the decimal functions on one sqlite3 connection."""
+    dbapi_connection.create_function("dec_add", 2, _binary(_CONTEXT.add), deterministic=True)
+    dbapi_connection.create_function("dec_sub", 2, _binary(_CONTEXT.subtract), deterministic=True)
     dbapi_connection.create_function("dec_mul", 2, _binary(_CONTEXT.multiply), deterministic=True)
     dbapi_connection.create_function("dec_div", 2, _binary(_CONTEXT.divide), deterministic=True)
     dbapi_connection.create_function("dec_round", 2, _round, deterministic=True)
     dbapi_connection.create_function("dec_ceil", 1, _ceil, deterministic=True)
     dbapi_connection.create_function("dec_max", 2, _pick(max), deterministic=True)
     dbapi_connection.create_function("dec_min", 2, _pick(min), deterministic=True)
+    dbapi_connection.create_function("dec_sign", 1, _sign, deterministic=True)
     dbapi_connection.create_aggregate("dec_sum", 1, _Sum)

@@ -42,7 +42,7 @@ from billing.db.schema import (
 )
 from billing.db.bulk import analyze
 from billing.db.scratch import scratch_table
-from billing.rating import SUPPORTED_RATE_TYPES, rate
+from billing.rating import rate
 from billing.tfm.exceptions import add_to_rollback_list, mark_in_error, record_exceptions
 
 LIVE_CONTRACT_STATUSES = ("ACTIVE", "PENDING_STOP", "STOPPED")
@@ -54,7 +54,6 @@ def _fact_columns() -> list[Column]:
         Column("leg_id", BigInteger, primary_key=True),
         Column("summary_error", String(40)),
         Column("price_assignment_id", String(64)),
-        Column("rate_type", String(40)),
         Column("rating_criteria", String(4)),
         Column("aggregate_sw", String(1)),
         Column("ignore_sw", String(1)),
@@ -149,7 +148,6 @@ def _gather_facts(conn: Connection, facts, header_id: str) -> None:
             leg.c.leg_id,
             s.c.error_code,
             s.c.price_assignment_id,
-            p.c.rate_type,
             p.c.rating_criteria,
             p.c.aggregate_txn,
             p.c.ignore_txn,
@@ -179,7 +177,6 @@ def _gather_facts(conn: Connection, facts, header_id: str) -> None:
         "leg_id",
         "summary_error",
         "price_assignment_id",
-        "rate_type",
         "rating_criteria",
         "aggregate_sw",
         "ignore_sw",
@@ -202,7 +199,6 @@ def _decide(conn: Connection, facts) -> None:
         update(f).values(
             error_code=case(
                 (f.c.summary_error.is_not(None), f.c.summary_error),
-                (f.c.rate_type.not_in(SUPPORTED_RATE_TYPES), "RATE_TYPE_NOT_SUPPORTED"),
                 (f.c.contract_error.is_not(None), f.c.contract_error),
                 ((f.c.aggregate_sw == "Y") & f.c.agg_period_start.is_(None), "NO_AGGREGATION_PERIOD"),
                 (f.c.exchange_rate.is_(None), "NO_EXCHANGE_RATE"),
@@ -267,7 +263,6 @@ def _apply(conn: Connection, facts) -> None:
 _LEG_MESSAGES = {
     "NO_PRICING": "no effective pricing on the processing date",
     "AMBIGUOUS_PRICING": "more than one price assignment applies (ambiguous pricing)",
-    "RATE_TYPE_NOT_SUPPORTED": "its price assignment's rate type is not supported yet",
     "NO_CONTRACT": "the account has no contract of the price item's contract type on the transaction date",
     "CONTRACT_INACTIVE": "the account's only contracts of the price item's contract type are INACTIVE",
     "MULTIPLE_CONTRACTS": "the account has more than one live contract of the price item's contract type",
