@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         from billing.db.migrate import upgrade
         from billing.reference.loader import load_reference
         from billing.tfm.report import transactions_by_status
-        from jobs.launch import run_aggregation, stage_in_inbox
+        from jobs.launch import run_aggregation, stage_for_processing
 
         kind = make_url(url).get_backend_name()
         if kind == "postgresql":
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         reference_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        feed = stage_in_inbox(control)
+        feed = stage_for_processing(control)
         stage_s = time.perf_counter() - started
 
         timer = _SqlTimer()

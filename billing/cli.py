@@ -119,9 +119,9 @@ def feed_process(control_file: Path, business_date: date | None) -> None:
 
 
 def _process(control_file: Path, business_date: date | None) -> bool:
-    from jobs.launch import dagster_instance, run_aggregation, stage_in_inbox
+    from jobs.launch import dagster_instance, run_aggregation, stage_for_processing
 
-    feed_found = stage_in_inbox(control_file)
+    feed_found = stage_for_processing(control_file)
     outcome = run_aggregation(dagster_instance(), feed_found, business_date)
     _print_feed(feed_found.header_id)
     if outcome.success:

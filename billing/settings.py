@@ -28,6 +28,11 @@ class BillingPaths:
         return self.home / "quarantine"
 
     @property
+    def processing(self) -> Path:
+        """Feeds handed to `billing feed process`: staged here, out of the sensor's sight."""
+        return self.home / "processing"
+
+    @property
     def outbox(self) -> Path:
         return self.home / "outbox"
 
@@ -36,7 +41,8 @@ class BillingPaths:
         return self.home / "warehouse"
 
     def ensure(self) -> "BillingPaths":
-        for folder in (self.home, self.inbox, self.archive, self.quarantine, self.outbox, self.warehouse):
+        for folder in (self.home, self.inbox, self.processing, self.archive, self.quarantine, self.outbox,
+                       self.warehouse):
             folder.mkdir(parents=True, exist_ok=True)
         return self
 

@@ -101,9 +101,13 @@ class TransactionValidationConfig(Config):
 
 
 def business_date(config: TransactionValidationConfig) -> date:
-    if config.business_date:
+    if not config.business_date:
+        return datetime.now(ZoneInfo(BUSINESS_TIMEZONE)).date()
+    try:
         return date.fromisoformat(config.business_date)
-    return datetime.now(ZoneInfo(BUSINESS_TIMEZONE)).date()
+    except ValueError:
+        raise Failure(description=f"business_date {config.business_date!r} is not a date in YYYY-MM-DD form",
+                      allow_retries=False) from None
 
 
 @multi_asset(

@@ -56,15 +56,16 @@ def _root_message(error) -> str:
         return "failed"
     while error.cause is not None:
         error = error.cause
-    return error.message.strip()
+    return error.message.split("\n[SQL:")[0].strip()  # SQLAlchemy appends the statement
 
 
-def stage_in_inbox(control_path: Path) -> Feed:
-    """The feed, copied into the inbox first when it is somewhere else."""
-    inbox = billing_paths().ensure().inbox
+def stage_for_processing(control_path: Path) -> Feed:
+    """The feed, copied first into ``$BILLING_HOME/processing`` when it is outside
+    ``BILLING_HOME`` — not into the inbox, where the sensor would launch a second run of it."""
+    paths = billing_paths().ensure()
     feed = identify(control_path)
-    if control_path.resolve().parent != inbox.resolve():
-        feed = identify(submit(feed.control.data_path, control_path, inbox))
+    if control_path.resolve().parent not in (paths.inbox.resolve(), paths.processing.resolve()):
+        feed = identify(submit(feed.control.data_path, control_path, paths.processing))
     return feed
 
 

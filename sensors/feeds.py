@@ -31,8 +31,9 @@ def feed_sensor(context: SensorEvaluationContext, inbox: FeedInbox, database: Bi
             continue
         header_id = found.header_id
         if existing_upload(database.engine(), header_id) is not None:
-            if retire_duplicate(paths, found):
-                context.log.info(f"{control_path.name} re-drops feed {header_id}: nothing to do, filed with the archive")
+            folder = retire_duplicate(paths, found)
+            if folder:
+                context.log.info(f"{control_path.name} re-drops feed {header_id}, already processed: filed in {folder}")
             continue
         if header_id not in known:
             new_keys.append(header_id)

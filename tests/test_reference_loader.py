@@ -408,6 +408,11 @@ BAD_FOLDERS = {
         "pricing_tiers.csv, line 3, column up_to: tier 2 (line 3) has an empty up_to but is "
         "followed by tier 3; only the last tier may leave up_to empty",
     ),
+    "last tier with a limit": (
+        edited(NEW_CURRENCY, "pricing_tiers", 3, up_to="500"),
+        "pricing_tiers.csv, line 3, column up_to: tier 2 is the last tier but has up_to 500; the last "
+        "tier must leave up_to empty (no limit), so that every quantity has a price",
+    ),
     "exchange rate 0": (
         edited(NEW_CURRENCY, "exchange_rates", 2, rate="0.000"),
         "exchange_rates.csv, line 2, column rate: 0.000 must be greater than 0",

@@ -59,9 +59,11 @@ def rejected_at_upload(engine: Engine, header_id: str) -> bool:
 
 
 def retire_duplicate(paths: BillingPaths, feed: Feed) -> Path | None:
-    """Re-dropped bytes of a feed already uploaded and archived: move them beside the
-    archived copy (``archive/<header_id>/redropped/``), so the inbox only holds new work."""
-    archived = paths.archive / feed.header_id / feed.control.path.name
-    if not archived.is_file():
-        return None  # the original is still being staged; leave the files for now
-    return move_files(feed.files, paths.archive / feed.header_id / "redropped")
+    """Re-dropped bytes of a feed already uploaded: move them beside the original — archived,
+    or quarantined when it was unreadable — into ``redropped/``, so the inbox only holds new
+    work. Returns that folder, or None while the original is still being staged."""
+    for root in (paths.archive, paths.quarantine):
+        original = root / feed.header_id
+        if (original / feed.control.path.name).is_file():
+            return move_files(feed.files, original / "redropped")
+    return None

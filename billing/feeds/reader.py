@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from billing.db.schema import txn_detail_stg
 from billing.errors import FeedRejected
 
 REQUIRED_COLUMNS = ("external_txn_id", "txn_datetime", "account_id", "product_code", "currency", "amount", "volume")
@@ -27,6 +28,13 @@ DEFAULT_CHUNK_ROWS = 50_000
 _ISO_DATETIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
 _DECIMAL = r"[+-]?(?:\d{1,18}(?:\.\d{0,12})?|\.\d{1,12})"
 _CURRENCY = r"[A-Za-z]{3}"
+
+_STAGED_NAME = {"txn_datetime": "txn_dttm"}
+# Text cells longer than their staging column are a row problem, not a failed bulk load.
+_TEXT_LIMITS = {
+    name: txn_detail_stg.c[_STAGED_NAME.get(name, name)].type.length
+    for name in ("external_txn_id", "txn_datetime", "account_id", "product_code", "currency", "channel", "reference")
+}
 
 STAGING_COLUMNS = (
     "row_no",
@@ -48,7 +56,7 @@ STAGING_COLUMNS = (
 
 def read_feed(path: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """Yield DataFrames with :data:`STAGING_COLUMNS`, ``chunk_rows`` data rows at most each."""
-    with path.open("r", encoding="utf-8", newline="") as handle:
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
         try:
             reader = csv.reader(handle)
             header = [name.strip() for name in next(reader, [])]
@@ -118,6 +126,9 @@ def _parse_chunk(header: list[str], rows: list[list[str]], first_row: int) -> pd
         value = frame[name]
         flag(shaped & (value != "") & ~value.str.fullmatch(_DECIMAL).fillna(False),
              f"{name} '" + value + "' is not a decimal number")
+    for name, limit in _TEXT_LIMITS.items():
+        if name in frame:
+            flag(shaped & (frame[name].str.len() > limit), f"{name} is longer than {limit} characters")
     currency = frame["currency"]
     flag(shaped & (currency != "") & ~currency.str.fullmatch(_CURRENCY).fillna(False),
          "currency '" + currency + "' is not a three-letter code")
@@ -137,6 +148,9 @@ def _parse_chunk(header: list[str], rows: list[list[str]], first_row: int) -> pd
     staged["attributes"] = _attributes(frame, header)
     staged["raw_record"] = pd.Series([_raw(fields) for fields in rows], index=row_no).where(bad_shape)
     staged["parse_error"] = errors.str.removeprefix("; ").replace("", pd.NA)
+    for name, limit in _TEXT_LIMITS.items():
+        column = _STAGED_NAME.get(name, name)
+        staged[column] = staged[column].where(~(staged[column].str.len() > limit))  # the row is INVL anyway
     staged = staged.replace("", pd.NA)
     staged.loc[bad_shape, [c for c in STAGING_COLUMNS if c not in ("row_no", "raw_record", "parse_error")]] = pd.NA
     return staged[list(STAGING_COLUMNS)]

@@ -320,7 +320,8 @@ def _tier_problems(conn: Connection, parsed: dict[str, ParsedFile]) -> list[Prob
 
 
 def _tier_order(tiers: dict[int, tuple[Decimal | None, int | None]]) -> list[tuple[int, str]]:
-    """(line, problem) where up_to does not rise strictly or an empty up_to is not last."""
+    """(line, problem) where up_to does not rise strictly, an empty up_to is not last, or the
+    last tier has a limit."""
     found = []
     ordered = sorted(tiers.items())
     for (prev_seq, (prev_up, prev_line)), (seq, (up_to, line)) in zip(ordered, ordered[1:]):
@@ -339,6 +340,13 @@ def _tier_order(tiers: dict[int, tuple[Decimal | None, int | None]]) -> list[tup
                 f"up_to {up_to} of tier {seq} is not above the up_to {prev_up} of {prev}; "
                 "up_to must rise strictly with tier_seq",
             ))
+    last_seq, (last_up, last_line) = ordered[-1]
+    if last_up is not None and last_line is not None:
+        found.append((
+            last_line,
+            f"tier {last_seq} is the last tier but has up_to {last_up}; the last tier must leave up_to empty "
+            "(no limit), so that every quantity has a price",
+        ))
     return found
 
 

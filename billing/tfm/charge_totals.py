@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from billing.db.bulk import analyze
+from billing.db.engine import allocate_ids
 from billing.db.money import Money, dsum
 from billing.db.schema import bill_chg, bill_segment, currencies, pricing, txn_leg
 from billing.db.scratch import scratch_table
@@ -39,6 +40,7 @@ def recompute_aggregated_charges(conn: Connection, charge_ids: Select) -> dict[s
     The sums are gathered once into a scratch table, then applied by key: one pass over the
     legs and one over the charges, whatever the number of charges.
     """
+    allocate_ids(conn, "bill_chg_id", 0)  # serialise with every other writer of shared charges
     c = bill_chg
     with scratch_table(
         conn,

@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 
+from billing.db.bulk import analyze
 from billing.db.schema import (
     LEG_ID_TXN_FACTOR,
     accounts,
@@ -41,15 +42,12 @@ from billing.db.schema import (
     rule_legs,
     txn_detail,
     txn_detail_stg,
-    txn_header,
     txn_leg,
 )
-from billing.db.bulk import analyze
 from billing.db.scratch import scratch_table
-from billing.tfm.exceptions import mark_in_error, record_exceptions
+from billing.tfm.exceptions import ROLLBACK_HINT, mark_in_error, record_exceptions
 from billing.tfm.moves import move_staged_to_detail
-
-ROLLBACK_HINT = "; fix the reference data, then roll back EROR transactions to re-process them"
+from billing.tfm.upload import feed_header
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ class DerivationResult:
 
 
 def validate_and_derive(conn: Connection, header_id: str, business_dt: date) -> DerivationResult:
-    header = conn.execute(select(txn_header).where(txn_header.c.header_id == header_id)).one()
+    header = feed_header(conn, header_id)
     if header.status != "VALI":
         return DerivationResult(0, 0, 0, 0, 0, 0)
     stg = txn_detail_stg

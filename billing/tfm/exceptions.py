@@ -7,6 +7,8 @@ from sqlalchemy import ColumnElement, Connection, FromClause, exists, insert, li
 
 from billing.db.schema import rollback_txn, txn_detail, txn_detail_excp
 
+ROLLBACK_HINT = "; fix the reference data, then roll back EROR transactions to re-process them"
+
 
 def record_exceptions(
     conn: Connection,

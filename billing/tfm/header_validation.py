@@ -14,8 +14,9 @@ from decimal import Decimal
 from sqlalchemy import Connection, func, literal, select, update
 
 from billing.db.money import dsum, to_text
-from billing.db.schema import divisions, txn_detail_stg, txn_header
+from billing.db.schema import txn_detail_stg, txn_header
 from billing.tfm.moves import move_staged_to_detail
+from billing.tfm.upload import feed_header
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class HeaderValidationResult:
 
 
 def validate_header(conn: Connection, header_id: str, options: HeaderValidationOptions) -> HeaderValidationResult:
-    header = conn.execute(select(txn_header).where(txn_header.c.header_id == header_id)).one()
+    header = feed_header(conn, header_id)
     if header.status != "UPLD":
         return HeaderValidationResult(
             header.status, header.message, header.file_record_count or 0,
@@ -71,8 +72,6 @@ def validate_header(conn: Connection, header_id: str, options: HeaderValidationO
 
 def _problems(conn, header, options, count, amount, volume) -> list[str]:
     problems = []
-    if conn.execute(select(divisions.c.division_cd).where(divisions.c.division_cd == header.division_cd)).first() is None:
-        problems.append(f"division {header.division_cd} is not in divisions.csv")
     if options.checksum_validation:
         if count != header.record_count:
             problems.append(f"record_count {header.record_count} in the control file, {count} rows in the data file")

@@ -11,9 +11,10 @@ from decimal import Decimal
 from sqlalchemy import Connection, or_, select
 
 from billing.db.money import to_text
-from billing.db.schema import bill_chg, txn_header, txn_leg
-from billing.tfm.charge_totals import leg_sums
+from billing.db.schema import bill_chg, txn_leg
+from billing.tfm.charge_totals import CHARGED_LEG_STATUSES, leg_sums
 from billing.tfm.report import transactions_by_status
+from billing.tfm.upload import feed_header
 
 SAMPLE = 5
 
@@ -35,7 +36,7 @@ def charge_sqis_match_legs(conn: Connection, header_id: str) -> list[str]:
     """Each charge holding legs of the feed has SQIs equal to the sums over its legs."""
     leg, c = txn_leg, bill_chg
     charge_ids = select(leg.c.bill_chg_id).where(leg.c.header_id == header_id, leg.c.bill_chg_id.is_not(None))
-    sums = leg_sums(charge_ids, ("COMP",))
+    sums = leg_sums(charge_ids, CHARGED_LEG_STATUSES)  # another feed's legs may be INPD on it
     rows = conn.execute(
         select(c.c.bill_chg_id, c.c.txn_count, c.c.txn_volume, c.c.txn_amount, sums.c.n, sums.c.volume, sums.c.amount)
         .select_from(c.outerjoin(sums, sums.c.bill_chg_id == c.c.bill_chg_id))
@@ -53,8 +54,8 @@ def charge_sqis_match_legs(conn: Connection, header_id: str) -> list[str]:
 
 def feed_reconciles(conn: Connection, header_id: str) -> list[str]:
     """Every row of the feed has a status, none is left half-way, and for a validated feed
-    the amounts by status add up to the control total."""
-    header = conn.execute(select(txn_header).where(txn_header.c.header_id == header_id)).one()
+    the COMP transactions hold the file's total less the other statuses (DESIGN §6)."""
+    header = feed_header(conn, header_id)
     by_status = transactions_by_status(conn, header_id)
     problems = []
     rows = sum(entry["count"] for entry in by_status.values())
@@ -63,11 +64,14 @@ def feed_reconciles(conn: Connection, header_id: str) -> list[str]:
     if "INPD" in by_status:
         problems.append(f"feed {header_id}: {by_status['INPD']['count']} transactions left INPD")
     if header.status == "VALI":
-        total = sum((entry["amount"] for entry in by_status.values()), Decimal(0))
-        if total != header.total_amount:
+        # Σ COMP = the file's total − Σ INVL/EROR/IGNR/CNCL (and what still waits in staging)
+        others = sum((e["amount"] for s, e in by_status.items() if s != "COMP"), Decimal(0))
+        completed = by_status.get("COMP", {}).get("amount", Decimal(0))
+        if completed != header.file_total_amount - others:
             detail = ", ".join(f"{s} {to_text(e['amount'])}" for s, e in by_status.items())
             problems.append(
-                f"feed {header_id}: amounts by status ({detail}) add up to {to_text(total)}, "
-                f"the control total is {to_text(header.total_amount)}"
+                f"feed {header_id}: COMP transactions hold {to_text(completed)}, the file's total "
+                f"{to_text(header.file_total_amount)} less the others ({detail}) leaves "
+                f"{to_text(header.file_total_amount - others)}"
             )
     return problems

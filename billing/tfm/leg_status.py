@@ -43,10 +43,9 @@ from billing.db.schema import (
 from billing.db.bulk import analyze
 from billing.db.scratch import scratch_table
 from billing.rating import rate
-from billing.tfm.exceptions import add_to_rollback_list, mark_in_error, record_exceptions
+from billing.tfm.exceptions import ROLLBACK_HINT, add_to_rollback_list, mark_in_error, record_exceptions
 
 LIVE_CONTRACT_STATUSES = ("ACTIVE", "PENDING_STOP", "STOPPED")
-REFERENCE_HINT = "; fix the reference data, then roll back EROR transactions to re-process them"
 
 
 def _fact_columns() -> list[Column]:
@@ -288,7 +287,7 @@ def _record_leg_errors(conn: Connection, header_id: str, pending) -> None:
         + func.cast(leg.c.processing_dt, String)
         + literal("): ")
         + reason
-        + literal(REFERENCE_HINT)
+        + literal(ROLLBACK_HINT)
     )
     record_exceptions(
         conn,

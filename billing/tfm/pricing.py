@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, case, delete, func, insert, literal, select, update
 
+from billing.db.engine import allocate_ids
 from billing.db.schema import (
     accounts,
     divisions,
@@ -26,6 +27,7 @@ SCOPE_RANKS = {"ACCOUNT": 1, "PERSON": 2, "PRICE_LIST": 3}
 
 def refresh_effective_pricing(conn: Connection) -> dict[str, int]:
     """Rebuild ``pricing_effective`` from the reference tables; return rows per scope."""
+    allocate_ids(conn, "pricing_refresh", 0)
     conn.execute(delete(pricing_effective))
     a, p = accounts, pricing
     price_list = func.coalesce(a.c.price_list_cd, divisions.c.default_price_list_cd)
@@ -62,7 +64,9 @@ def effective_pricing_is_current(conn: Connection) -> bool:
 def verify_pricing(conn: Connection, header_id: str) -> dict[str, int]:
     """Stamp each pending summary of the feed with its price assignment, or an error code."""
     if not effective_pricing_is_current(conn):
-        refresh_effective_pricing(conn)
+        allocate_ids(conn, "pricing_refresh", 0)  # one refresh at a time; the others wait, then see it
+        if not effective_pricing_is_current(conn):
+            refresh_effective_pricing(conn)
     s, pe = txn_summary, pricing_effective
     candidates = (
         select(
@@ -87,7 +91,7 @@ def verify_pricing(conn: Connection, header_id: str) -> dict[str, int]:
     best = (
         select(
             candidates.c.summary_id,
-            func.count().label("n"),
+            func.count(candidates.c.price_assignment_id.distinct()).label("n"),
             func.min(candidates.c.price_assignment_id).label("price_assignment_id"),
         )
         .where(candidates.c.rank == 1)

@@ -63,6 +63,17 @@ def existing_upload(engine: Engine, header_id: str) -> UploadResult | None:
     return None if row is None else UploadResult(header_id, row.status, 0, row.message, False)
 
 
+def feed_header(conn, header_id: str):
+    """The feed's ``txn_header`` row; a clear error when the feed was never uploaded."""
+    row = conn.execute(select(txn_header).where(txn_header.c.header_id == header_id)).first()
+    if row is None:
+        raise FeedRejected(
+            f"feed {header_id} has not been uploaded: materialize staged_feed for this partition first "
+            "(or submit the feed's files again)"
+        )
+    return row
+
+
 def _insert_header(conn, feed: Feed, *, status: str, message: str | None) -> int:
     feed_no = allocate_ids(conn, "feed_no", 1)
     control = feed.control
