@@ -175,6 +175,7 @@ derivation_rules = Table(
     Column("priority", Integer, nullable=False),
     Column("start_dt", Date, nullable=False),
     Column("end_dt", Date),
+    Index("ix_derivation_rules_division", "division_cd", "priority"),
 )
 
 rule_legs = Table(
