@@ -30,6 +30,10 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
 
 
 def analyze(conn: Connection, table: Table) -> None:
-    """Refresh PostgreSQL's statistics after a bulk load, so the next steps plan for its size."""
+    """Refresh PostgreSQL's statistics after a bulk load, so the next steps plan for its size.
+
+    ``SKIP_LOCKED``: the lock ANALYZE takes is held to the end of the step's transaction; a
+    concurrent feed's step skips the refresh rather than wait for it (or deadlock on it).
+    """
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {table.name}")
+        conn.exec_driver_sql(f"ANALYZE (SKIP_LOCKED) {table.name}")

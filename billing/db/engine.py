@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
 from billing.db.money import register_sqlite_functions
@@ -60,13 +62,13 @@ def allocate_ids(conn: Connection, name: str, count: int) -> int:
     The counter row is locked for the rest of the transaction, which also serialises the
     steps that write shared rows (aggregated charges) on PostgreSQL.
     """
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    # Two first users of a counter must not both create it: the loser of the race does nothing.
+    conn.execute(dialect_insert(id_allocator).values(name=name, next_id=1).on_conflict_do_nothing())
     query = select(id_allocator.c.next_id).where(id_allocator.c.name == name)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     first = conn.execute(query).scalar()
-    if first is None:
-        conn.execute(id_allocator.insert().values(name=name, next_id=1))
-        first = conn.execute(query).scalar()
     if count:
         conn.execute(
             update(id_allocator).where(id_allocator.c.name == name).values(next_id=first + count)
