@@ -96,6 +96,11 @@ def quarantine(control_path: Path, reason: str, quarantine_root: Path, name: str
     """Move a feed's files (control, and data file when it can be named) to quarantine."""
     files = [control_path, *_named_data_file(control_path)]
     folder = _free_folder(quarantine_root / (name or control_path.name[: -len(CONTROL_SUFFIX)]))
+    return file_with_reason(files, folder, reason)
+
+
+def file_with_reason(files: list[Path], folder: Path, reason: str) -> Path:
+    """Move the files into ``folder`` beside a ``REASON.txt`` saying why they are there."""
     move_files(files, folder)
     (folder / REASON_FILE).write_text(reason.rstrip() + "\n", encoding="utf-8")
     return folder

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from billing.db.schema import txn_header
 from billing.errors import FeedRejected
-from billing.feeds.inbox import REASON_FILE, Feed, find, identify, move_files
+from billing.feeds.inbox import Feed, file_with_reason, find, identify, move_files
 from billing.settings import BillingPaths
 from billing.tfm.upload import UploadResult, existing_upload, upload_feed
 
@@ -42,8 +42,7 @@ def stage_feed(engine: Engine, paths: BillingPaths, header_id: str, control_hint
         )
     result = upload_feed(engine, feed)
     if rejected_at_upload(engine, header_id):
-        folder = move_files(feed.files, paths.quarantine / header_id)
-        (folder / REASON_FILE).write_text(f"{result.message}\n", encoding="utf-8")
+        file_with_reason(feed.files, paths.quarantine / header_id, result.message)
     else:
         move_files(feed.files, paths.archive / header_id)
     return result
