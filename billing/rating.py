@@ -3,13 +3,16 @@
 Rating runs inside the set-based steps, so it is an SQL expression over a ``pricing`` row
 and the quantity, exact on both databases through :mod:`billing.db.money`. Tiered rate types
 read the assignment's ``pricing_tiers`` rows in a correlated subquery.
+
+:func:`rate_charge` rates a billable charge on its own quantities: the amount an ``AGTR``
+charge gets when its legs change, and the amount invoicing gives a ``DNRT`` charge.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, FromClause, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, FromClause, case, func, literal, or_, select, type_coerce
 
-from billing.db.money import dadd, dceil, ddiv, dmax, dmin, dmul, dround, dsign, dsub, dsum
+from billing.db.money import Money, dadd, dceil, ddiv, dmax, dmin, dmul, dround, dsign, dsub, dsum
 from billing.db.schema import pricing_tiers
 
 
@@ -25,6 +28,20 @@ def rate(quantity: ColumnElement, price: FromClause, minor_units: ColumnElement)
         (p.rate_type == "VOLUME", _volume(quantity, p.price_assignment_id)),
     )
     return dround(dmin(dmax(raw, p.min_charge), p.max_charge), minor_units)
+
+
+def sqi_quantity(basis: ColumnElement, count: ColumnElement, volume: ColumnElement, amount: ColumnElement):
+    """The quantity a pricing rates (its ``sqi_basis``) out of a count, a volume and an amount."""
+    return type_coerce(
+        case((basis == "TXN_COUNT", count), (basis == "TXN_VOLUME", volume), else_=amount), Money()
+    )
+
+
+def rate_charge(charge: FromClause, price: FromClause, minor_units: ColumnElement) -> ColumnElement:
+    """rate(q) of a charge's own quantity under ``price``: its total for an aggregated charge,
+    its one leg's for a non-aggregated one (the invoicing of ``DNRT`` charges, DESIGN §7)."""
+    c = charge.c
+    return rate(sqi_quantity(price.c.sqi_basis, c.txn_count, c.txn_volume, c.txn_amount), price, minor_units)
 
 
 def _graduated(quantity: ColumnElement, price_assignment_id: ColumnElement) -> ColumnElement:

@@ -207,7 +207,8 @@ def billable_charges(context: AssetExecutionContext, database: BillingDatabase) 
     group_name=GROUP,
     deps=[billable_charges],
     tags={"seed_batch": "C1-TXNCM"},
-    description="C1-TXNCM: charged legs COMP; transactions whose legs are all COMP or IGNR are COMP.",
+    description="C1-TXNCM: charged legs COMP; transactions whose legs are all COMP or IGNR are COMP; the other "
+    "legs of EROR transactions lose their calculation lines.",
 )
 def completed_transactions(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
     header_id = context.partition_key
@@ -215,8 +216,8 @@ def completed_transactions(context: AssetExecutionContext, database: BillingData
         outcome = mark_completion(conn, header_id)
         feed = _feed_metadata(conn, header_id)
     return MaterializeResult(
-        metadata={"legs_completed": outcome["legs_completed"],
-                  "transactions_completed": outcome["transactions_completed"], **feed}
+        metadata={key: outcome[key] for key in ("legs_completed", "transactions_completed", "calculations_dropped")}
+        | feed
     )
 
 

@@ -4,11 +4,15 @@ Every expected status, leg, charge and SQI below is computed by hand from the wo
 reference rows; the comments show the arithmetic.
 """
 
+from datetime import date
 from decimal import Decimal as D
 
 import pytest
+from dagster import DagsterInstance
 
-from billing.db.schema import bill_chg, rollback_txn, txn_detail, txn_header, txn_leg
+from billing.db.schema import bill_chg, rollback_txn, txn_calc_line, txn_detail, txn_header, txn_leg
+from billing.feeds.inbox import identify
+from jobs.launch import run_aggregation
 from tests.world import BUSINESS_DATE, errors, load_world, rows, run_feed, statuses, write_feed
 
 HAPPY_ROWS = [
@@ -85,6 +89,23 @@ def test_every_rating_criteria_and_scope(world, billing_home, tmp_path):
                                           ("IGNR", D("0.04"))]
     legs = dict(rows(world, txn_leg, "status", "leg_id", order_by=[txn_leg.c.status]))
     assert set(legs) == {"COMP", "IGNR"}
+    # Calculation lines: one per RITX / RITA leg (the ignored ones too), one per AGTR charge.
+    lines = rows(world, txn_calc_line, "price_assignment_id", "quantity", "amount", "leg_id", "bill_chg_id")
+    assert sorted((pa, D(q), D(a), leg is not None, charge is not None) for pa, q, a, leg, charge in lines) == [
+        ("PA_CARD", D("10.00"), D("0.25"), True, False),
+        ("PA_CARD", D("100.00"), D("1.00"), True, False),
+        ("PA_CARD_ONLINE", D(1), D("0.30"), True, False),
+        ("PA_FX", D("30.00"), D("0.30"), True, False),
+        ("PA_FX", D("80.00"), D("0.80"), True, False),
+        ("PA_INTER", D("10.00"), D("0.02"), True, False),
+        ("PA_INTER", D("20.00"), D("0.04"), True, False),
+        ("PA_INTER", D("55.55"), D("0.11"), True, False),
+        ("PA_INTER", D("100.00"), D("0.20"), True, False),
+        ("PA_WIRE", D("0.55"), D("0.00"), True, False),
+        ("PA_WIRE", D("100.05"), D("0.10"), True, False),
+        ("PA_WIRE", D("1234.56"), D("1.23"), True, False),
+        ("PA_WIRE_P1", D(3), D("0.30"), False, True),  # the AGTR charge: 3 transactions × 0.10
+    ]
 
 
 def test_a_second_feed_adds_to_the_open_aggregated_charges(world, billing_home, tmp_path):
@@ -168,6 +189,11 @@ def test_every_error_reason(world, billing_home, tmp_path):
     assert len(rows(world, rollback_txn, "txn_id")) == 14
     # E09's second leg (INTERCHANGE of FEES) is IGNR, its CARD leg EROR: no charge for either.
     assert rows(world, bill_chg, "price_item_cd", "txn_amount") == [("CHQ_FEE", D("500.00"))]
+    # The IGNR INTERCHANGE legs of E09–E12 were rated (RITX), but their transactions are EROR:
+    # completion drops their calculations, as the seed's C1-TXNCM does.
+    assert rows(world, txn_leg, "status", "calc_amount", where=txn_leg.c.price_item_cd == "INTERCHANGE") == [
+        ("IGNR", None)] * 4
+    assert rows(world, txn_calc_line, "calc_line_id") == []
     messages = {external_id or f"row {row_no}": message for external_id, row_no, message in rows(
         world, txn_detail, "external_txn_id", "row_no", "message", order_by=[txn_detail.c.row_no])}
     assert "account ZZZ is unknown" in messages["E01"]
@@ -181,13 +207,7 @@ def test_a_later_business_date_processes_the_waiting_transactions(world, billing
                                                       "Q2,2026-11-25,A1,CHQ,USD,7.00,2,"])
     header_id, _ = run_feed(billing_home, control)
     assert statuses(world, header_id) == {"Q1": "COMP", "Q2": "UPLD"}
-    from jobs.launch import run_aggregation
-    from billing.feeds.inbox import identify
-    from datetime import date
-
     feed = identify(billing_home.archive / header_id / "later.ctl.json")
-    from dagster import DagsterInstance
-
     outcome = run_aggregation(DagsterInstance.ephemeral(), feed, date(2026, 11, 30))
     assert outcome.success, outcome.failures
     assert statuses(world, header_id) == {"Q1": "COMP", "Q2": "COMP"}

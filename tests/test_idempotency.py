@@ -3,7 +3,7 @@ where a clean run ends. Compared over the full contents of every table."""
 
 import pytest
 from dagster import AssetKey, DagsterInstance
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, select
 
 import billing.tfm.charges
 from billing.db.schema import metadata
@@ -11,13 +11,10 @@ from billing.feeds.inbox import identify, submit
 from billing_assets.aggregation import CONTROL_FILE_TAG
 from jobs.launch import run_aggregation
 from tests.test_aggregation import ERROR_ROWS, HAPPY_ROWS
-from tests.world import BUSINESS_DATE, load_world, run_feed, write_feed
+from tests.world import BUSINESS_DATE, forget_feeds, load_world, run_feed, write_feed
 
 FIRST_STEPS = ("staged_feed", "validated_header", "validated_transactions", "transaction_legs",
                "transaction_summaries", "priced_summaries")
-REFERENCE_TABLES = {"currencies", "divisions", "persons", "bill_cycles", "accounts", "contracts", "price_items",
-                    "pricing", "pricing_tiers", "aggregation_periods", "derivation_rules", "rule_legs",
-                    "exchange_rates", "tax_rates", "services", "reference_load"}
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple]]:
@@ -26,16 +23,6 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
             table.name: sorted(conn.execute(select(table)).all(), key=repr)
             for table in metadata.sorted_tables
         }
-
-
-def forget_feeds(engine: Engine) -> None:
-    """Empty everything but the reference data, as before the first feed."""
-    with engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            if table.name == "id_allocator":  # the pricing refresh's lock row predates the feeds
-                conn.execute(delete(table).where(table.c.name != "pricing_refresh"))
-            elif table.name not in REFERENCE_TABLES | {"pricing_effective", "pricing_effective_build"}:
-                conn.execute(delete(table))
 
 
 @pytest.fixture

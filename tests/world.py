@@ -41,9 +41,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from dagster import DagsterInstance
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
-from billing.db.schema import txn_detail, txn_detail_excp, txn_detail_stg
+from billing.db.schema import metadata, txn_detail, txn_detail_excp, txn_detail_stg
 from billing.feeds.inbox import identify, submit
 from billing.reference.loader import load_reference
 from billing.settings import BillingPaths
@@ -181,6 +181,10 @@ USD,EUR,2026-11-10,0.8
 HEADER = "external_txn_id,txn_datetime,account_id,product_code,currency,amount,volume,channel"
 BUSINESS_DATE = date(2026, 11, 21)
 
+REFERENCE_TABLES = {"currencies", "divisions", "persons", "bill_cycles", "accounts", "contracts", "price_items",
+                    "pricing", "pricing_tiers", "aggregation_periods", "derivation_rules", "rule_legs",
+                    "exchange_rates", "tax_rates", "services", "reference_load"}
+
 
 def write_reference(folder: Path, overrides: dict[str, str] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -285,3 +289,12 @@ def errors(engine: Engine, header_id: str) -> dict[str, list[str]]:
             result.setdefault(external_id, []).append(code)
     return result
 
+
+def forget_feeds(engine: Engine) -> None:
+    """Empty everything but the reference data, as before the first feed."""
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            if table.name == "id_allocator":  # the pricing refresh's lock row predates the feeds
+                conn.execute(delete(table).where(table.c.name != "pricing_refresh"))
+            elif table.name not in REFERENCE_TABLES | {"pricing_effective", "pricing_effective_build"}:
+                conn.execute(delete(table))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, update
+from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -74,3 +74,17 @@ def allocate_ids(conn: Connection, name: str, count: int) -> int:
             update(id_allocator).where(id_allocator.c.name == name).values(next_id=first + count)
         )
     return first
+
+
+def insert_numbered(conn: Connection, target: Table, id_column: str, rows: Select, order_by: tuple[str, ...]) -> int:
+    """INSERT … SELECT ``rows`` into ``target``, each row numbered from the counter named
+    ``id_column`` in the order of the ``order_by`` columns of ``rows`` (so a re-run numbers
+    the same rows the same way). Returns the number of rows inserted."""
+    source = rows.subquery()
+    count = conn.execute(select(func.count()).select_from(source)).scalar()
+    if not count:
+        return 0
+    first = allocate_ids(conn, id_column, count)
+    number = literal(first - 1) + func.row_number().over(order_by=[source.c[name] for name in order_by])
+    conn.execute(insert(target).from_select([*source.c.keys(), id_column], select(*source.c, number)))
+    return count

@@ -11,7 +11,8 @@ after a crash, writes exactly the same rows:
 * ``leg_id``  = ``txn_id`` × 100 + the rule leg's sequence;
 * ``summary_id`` and ``bill_chg_id`` come from :data:`id_allocator`, a row-locked counter
   updated in the same database transaction as the rows it numbers (so a rolled-back step
-  gives its numbers back — unlike a PostgreSQL sequence).
+  gives its numbers back — unlike a PostgreSQL sequence);
+* ``calc_line_id`` names what the line rates: ``L`` + ``leg_id`` or ``C`` + ``bill_chg_id``.
 """
 
 from __future__ import annotations
@@ -430,6 +431,24 @@ bill_chg = Table(
         "price_assignment_id",
         "start_dt",
     ),
+)
+
+txn_calc_line = Table(
+    "txn_calc_line",
+    metadata,
+    # One owner, named in the key: ``L<leg_id>`` for a leg's own rating (RITX, RITA),
+    # ``C<bill_chg_id>`` for an aggregated charge rated on its total (AGTR).
+    _id("calc_line_id", primary_key=True),
+    Column("leg_id", BigInteger, unique=True),
+    Column("bill_chg_id", BigInteger, unique=True),
+    Column("header_id", String(120), index=True),
+    _id("price_assignment_id", nullable=False),
+    Column("rating_criteria", String(4), nullable=False),
+    _code("rate_type", nullable=False),
+    _code("sqi_basis", nullable=False),
+    Column("quantity", Money, nullable=False),
+    Column("currency_cd", String(3), nullable=False),
+    Column("amount", Money, nullable=False),
 )
 
 # --- invoicing and disaggregation (DESIGN §4.5; filled by later steps) ----------------------

@@ -2,7 +2,8 @@
 
 A charge's SQIs are always the sums over its legs — recomputed, never incremented — and
 its amount follows its rating criteria: ``RITA`` the sum of the legs' own amounts, ``AGTR``
-rate(total quantity), ``DNRT`` none. A charge left with no leg (and on no bill) is deleted.
+rate(total quantity) with its calculation line rewritten, ``DNRT`` none. A charge left with
+no leg (and on no bill) is deleted, with its calculation line.
 Used by C1-TXNSQ and by every clean-up (C1-TXNCU) that takes legs away from charges.
 """
 
@@ -29,7 +30,8 @@ from billing.db.engine import allocate_ids
 from billing.db.money import Money, dsum
 from billing.db.schema import bill_chg, bill_segment, currencies, pricing, txn_leg
 from billing.db.scratch import scratch_table
-from billing.rating import rate
+from billing.rating import rate, sqi_quantity
+from billing.tfm.calc_lines import rewrite_charge_lines
 
 CHARGED_LEG_STATUSES = ("INPD", "COMP")
 
@@ -47,7 +49,7 @@ def recompute_aggregated_charges(conn: Connection, charge_ids: Select) -> dict[s
         "charge_totals",
         Column("bill_chg_id", BigInteger, primary_key=True),
         Column("n", Integer),
-        *(Column(name, Money()) for name in ("volume", "amount", "quantity", "calculated")),
+        *(Column(name, Money()) for name in ("volume", "amount", "calculated")),
     ) as totals:
         conn.execute(insert(totals).from_select(["bill_chg_id"], charge_ids))
         analyze(conn, totals)
@@ -55,12 +57,12 @@ def recompute_aggregated_charges(conn: Connection, charge_ids: Select) -> dict[s
         conn.execute(
             update(totals)
             .where(totals.c.bill_chg_id == sums.c.bill_chg_id)
-            .values(n=sums.c.n, volume=sums.c.volume, amount=sums.c.amount, quantity=sums.c.quantity,
-                    calculated=sums.c.calculated)
+            .values(n=sums.c.n, volume=sums.c.volume, amount=sums.c.amount, calculated=sums.c.calculated)
         )
         amount = case(
             (c.c.rating_criteria == "RITA", totals.c.calculated),
-            (c.c.rating_criteria == "AGTR", rate(totals.c.quantity, pricing, currencies.c.minor_units)),
+            (c.c.rating_criteria == "AGTR", rate(sqi_quantity(pricing.c.sqi_basis, totals.c.n, totals.c.volume,
+                                                              totals.c.amount), pricing, currencies.c.minor_units)),
             else_=None,
         )
         updated = conn.execute(
@@ -82,6 +84,7 @@ def recompute_aggregated_charges(conn: Connection, charge_ids: Select) -> dict[s
                 ~exists().where(bill_segment.c.bill_chg_id == c.c.bill_chg_id),
             )
         ).rowcount
+        rewrite_charge_lines(conn, select(totals.c.bill_chg_id))
     return {"recomputed": updated, "deleted": deleted}
 
 
@@ -94,7 +97,6 @@ def leg_sums(charge_ids: Select, statuses: tuple[str, ...]) -> Subquery:
             func.count().label("n"),
             dsum(leg.c.sqi_volume).label("volume"),
             dsum(leg.c.sqi_amount).label("amount"),
-            dsum(leg.c.sqi_quantity).label("quantity"),
             dsum(leg.c.calc_amount).label("calculated"),
         )
         .where(leg.c.bill_chg_id.in_(charge_ids), leg.c.status.in_(statuses))

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from billing.db.bulk import analyze
-from billing.db.engine import allocate_ids
+from billing.db.engine import allocate_ids, insert_numbered
 from billing.db.schema import bill_chg, bill_segment, txn_detail, txn_leg, txn_summary
 from billing.db.scratch import scratch_table
 from billing.tfm.charge_totals import feed_aggregated_charges, recompute_aggregated_charges
@@ -91,12 +91,9 @@ def _mark_summaries_charged(conn: Connection, header_id: str) -> None:
 def _charge_each_leg(conn: Connection, chosen, assign) -> int:
     """One new charge per chosen leg; the leg → charge pairs go to ``assign``."""
     leg = txn_leg
-    count = conn.execute(select(func.count()).where(chosen)).scalar()
+    count = insert_numbered(conn, assign, "bill_chg_id", select(leg.c.leg_id).where(chosen), order_by=("leg_id",))
     if not count:
         return 0
-    first = allocate_ids(conn, "bill_chg_id", count)
-    numbered = select(leg.c.leg_id, literal(first - 1) + func.row_number().over(order_by=leg.c.leg_id)).where(chosen)
-    conn.execute(insert(assign).from_select(["leg_id", "bill_chg_id"], numbered))
     charges = select(
         assign.c.bill_chg_id, leg.c.account_id, leg.c.price_item_cd, leg.c.param_value, leg.c.txn_dt,
         leg.c.txn_dt, literal("BILLABLE"), literal("N"), leg.c.price_assignment_id, leg.c.rating_criteria,

@@ -1,13 +1,15 @@
 """Mark completion (C1-TXNCM): charged legs ``COMP``; a transaction whose legs are all
 ``COMP`` or ``IGNR``, at least one ``COMP``, is ``COMP`` (found in one grouped pass over the
-feed's legs)."""
+feed's legs). The other legs of a transaction in ``EROR`` lose their own rating and its
+calculation line, as the seed deletes them."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, and_, case, func, select, update
 
 from billing.db.bulk import analyze
 from billing.db.schema import txn_detail, txn_leg
+from billing.tfm.calc_lines import drop_leg_lines
 
 
 def mark_completion(conn: Connection, header_id: str) -> dict[str, int]:
@@ -32,9 +34,20 @@ def mark_completion(conn: Connection, header_id: str) -> dict[str, int]:
         .where(d.c.txn_id == done.c.txn_id, d.c.status == "INPD")
         .values(status="COMP", message=None)
     ).rowcount
+    uncalculated = _drop_calculations_of_errors(conn, header_id)
     analyze(conn, txn_leg)
     analyze(conn, d)
     by_status = dict(
         conn.execute(select(d.c.status, func.count()).where(d.c.header_id == header_id).group_by(d.c.status)).all()
     )
-    return {"legs_completed": legs, "transactions_completed": completed, **by_status}
+    return {"legs_completed": legs, "transactions_completed": completed, "calculations_dropped": uncalculated,
+            **by_status}
+
+
+def _drop_calculations_of_errors(conn: Connection, header_id: str) -> int:
+    leg, d = txn_leg, txn_detail
+    # Driven from the (few) EROR transactions, through the legs' txn_id index.
+    in_error = select(d.c.txn_id).where(d.c.header_id == header_id, d.c.status == "EROR")
+    rated_in_error = and_(leg.c.txn_id.in_(in_error), leg.c.calc_amount.is_not(None))
+    drop_leg_lines(conn, select(leg.c.leg_id).where(rated_in_error))
+    return conn.execute(update(leg).where(rated_in_error).values(calc_amount=None)).rowcount

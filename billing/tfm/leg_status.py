@@ -4,8 +4,8 @@ Errors are checked before the ignore flag, in this order, the first one found be
 leg's ``error_code``: no or ambiguous pricing (from C1-TXNVP), the contract rule of the
 price item, the aggregation period, the exchange rate. Legs without error get their
 quantities (volume, amount converted to the pricing currency, the SQI of the pricing's
-basis) and, for ``RITX`` and ``RITA`` pricing, their own rated amount; ignored pricing
-makes them ``IGNR``. A transaction with an ``EROR`` leg is ``EROR``; one whose legs are all
+basis) and, for ``RITX`` and ``RITA`` pricing, their own rated amount and calculation
+line; ignored pricing makes them ``IGNR``. A transaction with an ``EROR`` leg is ``EROR``; one whose legs are all
 ``IGNR`` is ``IGNR``; both join the rollback list with their reasons.
 """
 
@@ -42,7 +42,8 @@ from billing.db.schema import (
 )
 from billing.db.bulk import analyze
 from billing.db.scratch import scratch_table
-from billing.rating import rate
+from billing.rating import rate, sqi_quantity
+from billing.tfm.calc_lines import add_leg_lines
 from billing.tfm.exceptions import ROLLBACK_HINT, add_to_rollback_list, mark_in_error, record_exceptions
 
 LIVE_CONTRACT_STATUSES = ("ACTIVE", "PENDING_STOP", "STOPPED")
@@ -81,6 +82,7 @@ def update_leg_statuses(conn: Connection, header_id: str) -> dict[str, int]:
         _decide(conn, facts)
         _apply(conn, facts)
         analyze(conn, txn_leg)
+        add_leg_lines(conn, select(facts.c.leg_id).where(facts.c.calc_amount.is_not(None)))
         _record_leg_errors(conn, header_id, leg.c.leg_id.in_(select(facts.c.leg_id)))
     mark_in_error(conn, header_id, "One or more legs are in EROR: ")
     _mark_ignored(conn, header_id)
@@ -212,11 +214,7 @@ def _decide(conn: Connection, facts) -> None:
         .values(
             sqi_volume=f.c.volume,
             sqi_amount=converted,
-            sqi_quantity=case(
-                (f.c.sqi_basis == "TXN_COUNT", literal(1)),
-                (f.c.sqi_basis == "TXN_VOLUME", f.c.volume),
-                else_=converted,
-            ),
+            sqi_quantity=sqi_quantity(f.c.sqi_basis, literal(1), f.c.volume, converted),
         )
     )
     conn.execute(

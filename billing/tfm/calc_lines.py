@@ -1,0 +1,56 @@
+"""Calculation lines (the seed's CI_TXN_CALC / CI_TXN_CALC_LN): how a rated amount was reached.
+
+A ``RITX`` or ``RITA`` leg is rated on its own in C1-TXNEX and gets one line — an ignored
+``RITX`` leg keeps its line, as the seed keeps its calculation. An ``AGTR`` charge is rated
+on its total and gets one line, rewritten whenever the charge's legs change. A line goes
+with what it explains: the legs of a transaction that ends ``EROR`` lose theirs at
+completion (C1-TXNCM), and a charge that is deleted loses its own.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Connection, Select, String, cast, delete, insert, literal, select
+
+from billing.db.schema import bill_chg, pricing, txn_calc_line, txn_leg
+from billing.rating import sqi_quantity
+
+LINE_COLUMNS = ("calc_line_id", "leg_id", "bill_chg_id", "header_id", "price_assignment_id", "rating_criteria",
+                "rate_type", "sqi_basis", "quantity", "currency_cd", "amount")
+
+
+def _line_id(prefix: str, owner_id: ColumnElement) -> ColumnElement:
+    return literal(prefix) + cast(owner_id, String)
+
+
+def add_leg_lines(conn: Connection, leg_ids: Select) -> int:
+    """One line for each leg of ``leg_ids`` that carries its own rating (``calc_amount``)."""
+    leg, p = txn_leg, pricing
+    lines = (
+        select(_line_id("L", leg.c.leg_id), leg.c.leg_id, literal(None), leg.c.header_id, leg.c.price_assignment_id,
+               leg.c.rating_criteria, p.c.rate_type, p.c.sqi_basis, leg.c.sqi_quantity, leg.c.pricing_currency_cd,
+               leg.c.calc_amount)
+        .join(p, p.c.price_assignment_id == leg.c.price_assignment_id)
+        .where(leg.c.leg_id.in_(leg_ids), leg.c.calc_amount.is_not(None))
+    )
+    return conn.execute(insert(txn_calc_line).from_select(LINE_COLUMNS, lines)).rowcount
+
+
+def drop_leg_lines(conn: Connection, leg_ids: Select) -> int:
+    return conn.execute(delete(txn_calc_line).where(txn_calc_line.c.leg_id.in_(leg_ids))).rowcount
+
+
+def rewrite_charge_lines(conn: Connection, charge_ids: Select) -> int:
+    """The line of each ``AGTR`` charge of ``charge_ids`` written afresh from the charge as it
+    stands (under the same key, so a re-run writes the same rows); a charge that is gone, or
+    has no amount, has no line."""
+    line, c, p = txn_calc_line, bill_chg, pricing
+    conn.execute(delete(line).where(line.c.bill_chg_id.in_(charge_ids)))
+    lines = (
+        select(_line_id("C", c.c.bill_chg_id), literal(None), c.c.bill_chg_id, literal(None), c.c.price_assignment_id,
+               c.c.rating_criteria, p.c.rate_type, p.c.sqi_basis,
+               sqi_quantity(p.c.sqi_basis, c.c.txn_count, c.c.txn_volume, c.c.txn_amount), c.c.currency_cd,
+               c.c.charge_amount)
+        .join(p, p.c.price_assignment_id == c.c.price_assignment_id)
+        .where(c.c.bill_chg_id.in_(charge_ids), c.c.rating_criteria == "AGTR", c.c.charge_amount.is_not(None))
+    )
+    return conn.execute(insert(line).from_select(LINE_COLUMNS, lines)).rowcount
