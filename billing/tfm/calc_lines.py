@@ -9,9 +9,9 @@ completion (C1-TXNCM), and a charge that is deleted loses its own.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Connection, Select, String, cast, delete, insert, literal, select
+from sqlalchemy import ColumnElement, Connection, FromClause, Select, String, cast, delete, insert, literal, select
 
-from billing.db.schema import bill_chg, pricing, txn_calc_line, txn_leg
+from billing.db.schema import bill_chg, pricing, txn_calc_line
 from billing.rating import sqi_quantity
 
 LINE_COLUMNS = ("calc_line_id", "leg_id", "bill_chg_id", "header_id", "price_assignment_id", "rating_criteria",
@@ -22,15 +22,17 @@ def _line_id(prefix: str, owner_id: ColumnElement) -> ColumnElement:
     return literal(prefix) + cast(owner_id, String)
 
 
-def add_leg_lines(conn: Connection, leg_ids: Select) -> int:
-    """One line for each leg of ``leg_ids`` that carries its own rating (``calc_amount``)."""
-    leg, p = txn_leg, pricing
+def add_leg_lines(conn: Connection, header_id: str, legs: FromClause) -> int:
+    """One line for each leg of the feed in ``legs`` — rows shaped like ``txn_leg`` (leg_id,
+    price_assignment_id, rating_criteria, sqi_quantity, pricing_currency_cd, calc_amount) —
+    that carries its own rating."""
+    p = pricing
     lines = (
-        select(_line_id("L", leg.c.leg_id), leg.c.leg_id, literal(None), leg.c.header_id, leg.c.price_assignment_id,
-               leg.c.rating_criteria, p.c.rate_type, p.c.sqi_basis, leg.c.sqi_quantity, leg.c.pricing_currency_cd,
-               leg.c.calc_amount)
-        .join(p, p.c.price_assignment_id == leg.c.price_assignment_id)
-        .where(leg.c.leg_id.in_(leg_ids), leg.c.calc_amount.is_not(None))
+        select(_line_id("L", legs.c.leg_id), legs.c.leg_id, literal(None), literal(header_id),
+               legs.c.price_assignment_id, legs.c.rating_criteria, p.c.rate_type, p.c.sqi_basis,
+               legs.c.sqi_quantity, legs.c.pricing_currency_cd, legs.c.calc_amount)
+        .join(p, p.c.price_assignment_id == legs.c.price_assignment_id)
+        .where(legs.c.calc_amount.is_not(None))
     )
     return conn.execute(insert(txn_calc_line).from_select(LINE_COLUMNS, lines)).rowcount
 

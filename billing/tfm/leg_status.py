@@ -82,7 +82,7 @@ def update_leg_statuses(conn: Connection, header_id: str) -> dict[str, int]:
         _decide(conn, facts)
         _apply(conn, facts)
         analyze(conn, txn_leg)
-        add_leg_lines(conn, select(facts.c.leg_id).where(facts.c.calc_amount.is_not(None)))
+        add_leg_lines(conn, header_id, facts)  # the facts hold what the legs were just given
         _record_leg_errors(conn, header_id, leg.c.leg_id.in_(select(facts.c.leg_id)))
     mark_in_error(conn, header_id, "One or more legs are in EROR: ")
     _mark_ignored(conn, header_id)
