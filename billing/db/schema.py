@@ -437,11 +437,12 @@ txn_calc_line = Table(
     "txn_calc_line",
     metadata,
     # One owner, named in the key: ``L<leg_id>`` for a leg's own rating (RITX, RITA),
-    # ``C<bill_chg_id>`` for an aggregated charge rated on its total (AGTR).
+    # ``C<bill_chg_id>`` for an aggregated charge rated on its total (AGTR). Lines are found
+    # through that key, so the key is the table's only index.
     _id("calc_line_id", primary_key=True),
-    Column("leg_id", BigInteger, unique=True),
-    Column("bill_chg_id", BigInteger, unique=True),
-    Column("header_id", String(120), index=True),
+    Column("leg_id", BigInteger),
+    Column("bill_chg_id", BigInteger),
+    Column("header_id", String(120)),
     _id("price_assignment_id", nullable=False),
     Column("rating_criteria", String(4), nullable=False),
     _code("rate_type", nullable=False),

@@ -84,7 +84,7 @@ def recompute_aggregated_charges(conn: Connection, charge_ids: Select) -> dict[s
                 ~exists().where(bill_segment.c.bill_chg_id == c.c.bill_chg_id),
             )
         ).rowcount
-        rewrite_charge_lines(conn, select(totals.c.bill_chg_id))
+        rewrite_charge_lines(conn, select(totals.c.bill_chg_id).subquery())
     return {"recomputed": updated, "deleted": deleted}
 
 

@@ -20,8 +20,8 @@ def upgrade() -> None:
     op.create_table(
         "txn_calc_line",
         sa.Column("calc_line_id", sa.String(64), primary_key=True),
-        sa.Column("leg_id", sa.BigInteger, unique=True),
-        sa.Column("bill_chg_id", sa.BigInteger, unique=True),
+        sa.Column("leg_id", sa.BigInteger),
+        sa.Column("bill_chg_id", sa.BigInteger),
         sa.Column("header_id", sa.String(120)),
         sa.Column("price_assignment_id", sa.String(64), nullable=False),
         sa.Column("rating_criteria", sa.String(4), nullable=False),
@@ -31,7 +31,6 @@ def upgrade() -> None:
         sa.Column("currency_cd", sa.String(3), nullable=False),
         sa.Column("amount", Money, nullable=False),
     )
-    op.create_index("ix_txn_calc_line_header_id", "txn_calc_line", ["header_id"])
 
 
 def downgrade() -> None:
