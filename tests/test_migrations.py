@@ -9,7 +9,13 @@ from billing.db.engine import make_engine
 from billing.db.migrate import alembic_config, upgrade
 from billing.db.schema import metadata
 
-NEWEST = "0003"
+NEWEST = "0004"
+BILL_0001 = """CREATE TABLE bill (bill_id VARCHAR(64) NOT NULL, account_id VARCHAR(64) NOT NULL, bill_dt DATE NOT NULL,
+    window_start DATE NOT NULL, window_end DATE NOT NULL, status VARCHAR(40) NOT NULL, due_dt DATE,
+    invoice_number VARCHAR(40), subtotal VARCHAR, tax_amount VARCHAR, total_amount VARCHAR, PRIMARY KEY (bill_id),
+    UNIQUE (invoice_number))"""
+BILL_SEGMENT_0001 = """CREATE TABLE bill_segment (bseg_id VARCHAR(64) NOT NULL, bill_id VARCHAR(64) NOT NULL,
+    bill_chg_id BIGINT NOT NULL, status VARCHAR(40) NOT NULL, amount VARCHAR, PRIMARY KEY (bseg_id))"""
 
 
 def _revision(engine) -> str:
@@ -36,6 +42,14 @@ def test_a_baseline_database_is_upgraded(tmp_path):
     with engine.begin() as conn:  # back to what a 0001 database looked like
         conn.execute(text("DROP INDEX ix_derivation_rules_division"))
         conn.execute(text("DROP TABLE txn_calc_line"))
+        for table in ("credit_note", "bill_document", "closeofday_log", "bill_segment", "bill"):
+            conn.execute(text(f"DROP TABLE {table}"))
+    with engine.begin() as conn:  # the bill tables as revision 0001 made them
+        conn.execute(text(BILL_0001))
+        conn.execute(text(BILL_SEGMENT_0001))
+        conn.execute(text("CREATE INDEX ix_bill_account_id ON bill (account_id)"))
+        conn.execute(text("CREATE INDEX ix_bill_segment_bill_id ON bill_segment (bill_id)"))
+        conn.execute(text("CREATE INDEX ix_bill_segment_bill_chg_id ON bill_segment (bill_chg_id)"))
     command.stamp(alembic_config(engine), "0001")
     assert upgrade(engine) == "upgraded"
     assert _revision(engine) == NEWEST

@@ -468,6 +468,14 @@ bill = Table(
     Column("subtotal", Money),
     Column("tax_amount", Money),
     Column("total_amount", Money),
+    _code("division_cd"),
+    Column("currency_cd", String(3)),
+    _code("tax_cd"),
+    Column("tax_rate_percent", Money),
+    Column("completed_dt", Date),
+    Column("message", Text),
+    # One bill per account and bill date, whatever runs at the same time.
+    Index("ux_bill_account_day", "account_id", "bill_dt", unique=True),
 )
 
 bill_segment = Table(
@@ -475,9 +483,52 @@ bill_segment = Table(
     metadata,
     _id("bseg_id", primary_key=True),
     _id("bill_id", nullable=False, index=True),
-    Column("bill_chg_id", BigInteger, nullable=False, index=True),
+    # A charge is billed once: its segment, once made, stays its only one.
+    Column("bill_chg_id", BigInteger, nullable=False, index=True, unique=True),
     _code("status", nullable=False),
     Column("amount", Money),
+    Column("charge_amount", Money),
+    Column("charge_currency_cd", String(3)),
+    Column("exchange_rate", Money),
+    Column("message", Text),
+)
+
+credit_note = Table(
+    "credit_note",
+    metadata,
+    _id("credit_note_id", primary_key=True),
+    _id("bill_id", nullable=False, unique=True),
+    Column("credit_number", String(_CODE), nullable=False, unique=True),
+    Column("credit_dt", Date, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+bill_document = Table(
+    "bill_document",
+    metadata,
+    # INV-<bill_id> or CRN-<credit_note_id>: one document per invoice or credit note.
+    _id("document_id", primary_key=True),
+    _id("bill_id", nullable=False, index=True),
+    _code("kind", nullable=False),
+    Column("recipient", String(_NAME)),
+    Column("html_path", Text),
+    Column("pdf_path", Text),
+    Column("rendered_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    _code("transport"),
+    Column("message_id", String(_NAME)),
+)
+
+closeofday_log = Table(
+    "closeofday_log",
+    metadata,
+    # The seed's "systemstate closeofday date": the days closed, so days run in order, once.
+    Column("business_dt", Date, primary_key=True),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Column("bills_created", Integer, nullable=False),
+    Column("bills_completed", Integer, nullable=False),
+    Column("documents_sent", Integer, nullable=False),
 )
 
 disagg_req = Table(
