@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -50,6 +51,13 @@ def _date(_ctx, _param, value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _decimal(value: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except ArithmeticError:
+        raise click.BadParameter(f"{value!r} is not a decimal amount such as 12.50 or -3.00") from None
 
 
 @click.group(cls=_Group)
@@ -150,6 +158,83 @@ def _print_feed(header_id: str) -> None:
                 f"  charges {row['status']} aggregated={row['aggregated']} {row['currency']}: {row['charges']} "
                 f"charges, amount {row['amount']}"
             )
+
+
+@main.command()
+@click.option("--date", "day", callback=_date, help="Close this one day (YYYY-MM-DD).")
+@click.option("--through", callback=_date, help="Close every day not yet closed up to this one, in order.")
+@click.option("--review-days", default=0, show_default=True, help="Days a pending bill waits before completion.")
+def closeofday(day: date | None, through: date | None, review_days: int) -> None:
+    """Run the close of day (bill runs, finalization) for one day or every missing day."""
+    from billing.closeofday.days import check_in_order, days_to_close
+    from billing.settings import business_today
+    from jobs.launch import dagster_instance, run_closeofday
+
+    if (day is None) == (through is None):
+        raise click.UsageError("give exactly one of --date D or --through D")
+    last = day or through
+    if last > business_today():
+        raise BillingError(f"{last} has not begun yet in America/Chicago: a day can be closed from its own date on")
+    with _engine().begin() as conn:
+        if day is not None:
+            check_in_order(conn, day)
+            days = [day]
+        else:
+            days = days_to_close(conn, through)
+    if not days:
+        click.echo(f"nothing to close: every day through {through} is closed")
+        return
+    instance = dagster_instance()
+    for each in days:
+        outcome = run_closeofday(instance, each, review_days)
+        if not outcome.success:
+            click.echo(f"close of day {each}: run {outcome.run_id} failed:", err=True)
+            for failure in outcome.failures:
+                click.echo(f"  {failure}", err=True)
+            sys.exit(1)
+        _print_day(each)
+
+
+def _print_day(day: date) -> None:
+    from billing.invoicing.report import totals_of_day
+
+    with _engine().connect() as conn:
+        totals = totals_of_day(conn, day)
+    summary = "; ".join(f"{key}: {value['bills']} bills, total {value['total']}" for key, value in totals.items())
+    click.echo(f"close of day {day}: closed. Bills dated {day}: {summary or 'none'}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("account_id")
+@click.argument("amount", callback=lambda _c, _p, value: _decimal(value))
+@click.option("--reason", required=True, help="Why; the invoice shows it.")
+@click.option("--date", "day", callback=_date, help="Charge date (default today, America/Chicago).")
+def adjust(account_id: str, amount: Decimal, reason: str, day: date | None) -> None:
+    """A credit (negative AMOUNT) or debit adjustment that the account's next bill picks up."""
+    from billing.invoicing.adjustments import add_adjustment
+    from billing.settings import business_today
+
+    with _engine().begin() as conn:
+        charge_id = add_adjustment(conn, account_id, amount, reason, day or business_today())
+    click.echo(f"adjustment {amount} for account {account_id}: charge {charge_id}, on the account's next bill")
+
+
+@main.group(cls=_Group)
+def bill() -> None:
+    """Bills: cancel a completed one with a credit note."""
+
+
+@bill.command("cancel")
+@click.argument("bill_id")
+@click.option("--reason", default="", help="Shown on the credit note.")
+def bill_cancel(bill_id: str, reason: str) -> None:
+    """Cancel a COMPLETE bill with a credit note; its segments become CANCELED."""
+    from billing.invoicing.adjustments import cancel_bill
+    from billing.settings import business_today
+
+    with _engine().begin() as conn:
+        number = cancel_bill(conn, bill_id, reason, business_today())
+    click.echo(f"bill {bill_id} cancelled by credit note {number}")
 
 
 @main.command()

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 BUSINESS_TIMEZONE = "America/Chicago"
+
+
+def business_today() -> date:
+    """Today in the business time zone: the default business date and the last closable day."""
+    return datetime.now(ZoneInfo(BUSINESS_TIMEZONE)).date()
 
 
 @dataclass(frozen=True)

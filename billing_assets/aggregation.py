@@ -1,10 +1,8 @@
 """The transaction aggregation graph (DESIGN §5), one asset per TFM batch step, partitioned
 by feed. Each body opens one database transaction, calls the step, and reports counts."""
 
-
-from datetime import date, datetime
+from datetime import date
 from typing import Optional
-from zoneinfo import ZoneInfo
 
 from dagster import (
     AssetExecutionContext,
@@ -20,7 +18,7 @@ from dagster import (
 
 from billing.errors import FeedRejected
 from billing.feeds.intake import stage_feed
-from billing.settings import BUSINESS_TIMEZONE
+from billing.settings import business_today
 from billing.tfm.charges import create_charges
 from billing.tfm.cleanup import clean_up_feed
 from billing.tfm.completion import mark_completion
@@ -102,7 +100,7 @@ class TransactionValidationConfig(Config):
 
 def business_date(config: TransactionValidationConfig) -> date:
     if not config.business_date:
-        return datetime.now(ZoneInfo(BUSINESS_TIMEZONE)).date()
+        return business_today()
     try:
         return date.fromisoformat(config.business_date)
     except ValueError:

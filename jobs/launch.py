@@ -91,3 +91,12 @@ def run_pricing_refresh(instance: DagsterInstance) -> RunOutcome:
         instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False
     )
     return _outcome(result)
+
+
+def run_closeofday(instance: DagsterInstance, day: date, review_days: int = 0) -> RunOutcome:
+    """Close one business day (the job refuses it unless the previous day is closed)."""
+    run_config = {**QUIET_CONSOLE, "ops": {"completed_bills": {"config": {"review_days": review_days}}}}
+    result = _defs().resolve_job_def("closeofday_job").execute_in_process(
+        instance=instance, partition_key=day.isoformat(), run_config=run_config, raise_on_error=False
+    )
+    return _outcome(result)

@@ -16,6 +16,10 @@ SEED_BATCHES = {
     "billable_charges": "C1-TXNSQ",
     "completed_transactions": "C1-TXNCM",
     "aggregation_cleanup": "C1-TXNCU",
+    "pending_bills": "DoInvoicing",
+    "completed_bills": "finalize_billing",
+    "invoice_documents": "send_documents",
+    "closed_day": "closeofday",
 }
 
 
@@ -39,10 +43,24 @@ def test_lineage_runs_from_the_upload_to_the_clean_up():
     assert AssetKey("effective_pricing") in graph.get(AssetKey("priced_summaries")).parent_keys
 
 
+def test_the_close_of_day_runs_in_date_order_each_night():
+    graph = defs.resolve_asset_graph()
+    bills = graph.get(AssetKey("pending_bills"))
+    assert AssetKey("pending_bills") in bills.parent_keys  # the previous day's, by its partition mapping
+    assert AssetKey("pending_bills") in graph.get(AssetKey("completed_bills")).parent_keys
+    assert AssetKey("completed_bills") in graph.get(AssetKey("invoice_documents")).parent_keys
+    assert AssetKey("invoice_documents") in graph.get(AssetKey("closed_day")).parent_keys
+    job = defs.resolve_job_def("closeofday_job")
+    assert job.partitions_def.timezone == "America/Chicago"
+    schedule = defs.resolve_schedule_def("closeofday_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 1 * * *", "America/Chicago")
+
+
 def test_jobs_sensor_and_checks_load():
     job = defs.resolve_job_def("aggregation_job")
     assert job.partitions_def.name == "feeds"
     assert defs.resolve_job_def("refresh_pricing_job")
     assert defs.resolve_sensor_def("feed_sensor").job_name == "aggregation_job"
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"comp_legs_charged_once", "charge_sqis_equal_leg_sums", "feed_reconciles_with_control"}
+    assert checks == {"comp_legs_charged_once", "charge_sqis_equal_leg_sums", "feed_reconciles_with_control",
+                      "bill_totals_reconcile", "charges_billed_once", "closed_windows_fully_billed"}

@@ -15,7 +15,7 @@ from decimal import Decimal as D
 import pytest
 from sqlalchemy import insert
 
-from billing.db.schema import bill, bill_chg, bill_segment
+from billing.db.schema import bill, bill_chg, bill_segment, id_allocator
 from billing.invoicing.bill_run import BillWindow, bill_window, create_bills
 from billing.invoicing.finalize import finalize_bills
 from billing.reference.loader import load_reference
@@ -82,6 +82,7 @@ def billing_world(engine, tmp_path):
     load_reference(engine, write_reference(tmp_path / "reference", INVOICING_REFERENCE))
     with engine.begin() as conn:
         conn.execute(insert(bill_chg), CHARGES)
+        conn.execute(insert(id_allocator).values(name="bill_chg_id", next_id=100))  # charges made here come after
         conn.execute(insert(bill).values(
             bill_id="FEB-M1", account_id="M1", bill_dt=date(2026, 2, 1), window_start=date(2026, 1, 1),
             window_end=date(2026, 1, 31), status="COMPLETE", subtotal=D(50), tax_amount=D(5), total_amount=D(55)))

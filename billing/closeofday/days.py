@@ -11,8 +11,9 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import Connection, func, insert, select
 
-from billing.db.schema import closeofday_log
+from billing.db.schema import bill, closeofday_log
 from billing.errors import BillingError
+from billing.invoicing.documents import documents_sent_on
 
 
 class DayOutOfOrder(BillingError):
@@ -51,12 +52,13 @@ def days_to_close(conn: Connection, through: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((through - first).days + 1)]
 
 
-def record_closed(conn: Connection, day: date, bills_created: int, bills_completed: int, documents_sent: int) -> bool:
-    """Log ``day`` as closed, with what its close did; a re-run keeps the first entry.
-    Returns whether the day was newly closed."""
-    if is_closed(conn, day):
-        return False
-    conn.execute(insert(closeofday_log).values(
-        business_dt=day, closed_at=datetime.now(timezone.utc), bills_created=bills_created,
-        bills_completed=bills_completed, documents_sent=documents_sent))
-    return True
+def record_closed(conn: Connection, day: date) -> dict[str, int]:
+    """Log ``day`` as closed with what its close did (a re-run keeps the first entry)."""
+    done = {
+        "bills_created": conn.execute(select(func.count()).where(bill.c.bill_dt == day)).scalar(),
+        "bills_completed": conn.execute(select(func.count()).where(bill.c.completed_dt == day)).scalar(),
+        "documents_sent": documents_sent_on(conn, day),
+    }
+    if not is_closed(conn, day):
+        conn.execute(insert(closeofday_log).values(business_dt=day, closed_at=datetime.now(timezone.utc), **done))
+    return done

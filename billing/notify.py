@@ -1,0 +1,74 @@
+"""Sending documents and notices: e-mail through SMTP, or ``.eml`` files in the outbox.
+
+The embedded default writes each message to ``$BILLING_HOME/outbox/NAME.eml`` (a mail client
+opens them); production sets ``BILLING_SMTP_HOST`` (and port, user, password, sender) and
+messages go through that server. Message-IDs are derived from the document, so a message
+sent again after a crash carries the same id and can be recognised as a duplicate.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+DEFAULT_SENDER = "billing@localhost"
+
+
+class Notifier(Protocol):
+    transport: str
+
+    def send(self, message: EmailMessage, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutboxNotifier:
+    """Writes ``NAME.eml`` into ``folder``; writing the same message again replaces it."""
+
+    folder: Path
+    transport: str = "outbox"
+
+    def send(self, message: EmailMessage, name: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.folder / f".{name}.eml.partial"
+        partial.write_bytes(bytes(message))
+        partial.replace(self.folder / f"{name}.eml")
+
+
+@dataclass(frozen=True)
+class SmtpNotifier:
+    host: str
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    transport: str = "smtp"
+
+    def send(self, message: EmailMessage, name: str) -> None:
+        with smtplib.SMTP(self.host, self.port, timeout=60) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(message)
+
+
+def notifier_from_environment(outbox: Path) -> Notifier:
+    """SMTP when ``BILLING_SMTP_HOST`` is set, else the outbox folder."""
+    host = os.environ.get("BILLING_SMTP_HOST")
+    if not host:
+        return OutboxNotifier(outbox)
+    return SmtpNotifier(
+        host=host,
+        port=int(os.environ.get("BILLING_SMTP_PORT", "25")),
+        username=os.environ.get("BILLING_SMTP_USER") or None,
+        password=os.environ.get("BILLING_SMTP_PASSWORD") or None,
+        starttls=os.environ.get("BILLING_SMTP_STARTTLS", "N").upper() in ("Y", "YES", "TRUE", "1"),
+    )
+
+
+def sender_address() -> str:
+    return os.environ.get("BILLING_SMTP_FROM", DEFAULT_SENDER)
