@@ -168,7 +168,6 @@ def closeofday(day: date | None, through: date | None, review_days: int) -> None
     """Run the close of day (bill runs, finalization) for one day or every missing day."""
     from billing.closeofday.days import check_in_order, days_to_close
     from billing.settings import business_today
-    from jobs.launch import dagster_instance, run_closeofday
 
     if (day is None) == (through is None):
         raise click.UsageError("give exactly one of --date D or --through D")
@@ -184,6 +183,14 @@ def closeofday(day: date | None, through: date | None, review_days: int) -> None
     if not days:
         click.echo(f"nothing to close: every day through {through} is closed")
         return
+    if not _close_days(days, review_days):
+        sys.exit(1)
+
+
+def _close_days(days: list[date], review_days: int) -> bool:
+    """Run the close of day for each day in order; stop at the first that fails."""
+    from jobs.launch import dagster_instance, run_closeofday
+
     instance = dagster_instance()
     for each in days:
         outcome = run_closeofday(instance, each, review_days)
@@ -191,15 +198,16 @@ def closeofday(day: date | None, through: date | None, review_days: int) -> None
             click.echo(f"close of day {each}: run {outcome.run_id} failed:", err=True)
             for failure in outcome.failures:
                 click.echo(f"  {failure}", err=True)
-            sys.exit(1)
+            return False
         _print_day(each)
+    return True
 
 
 def _print_day(day: date) -> None:
-    from billing.invoicing.report import totals_of_day
+    from billing.invoicing.report import bill_totals
 
     with _engine().connect() as conn:
-        totals = totals_of_day(conn, day)
+        totals = bill_totals(conn, day)
     summary = "; ".join(f"{key}: {value['bills']} bills, total {value['total']}" for key, value in totals.items())
     click.echo(f"close of day {day}: closed. Bills dated {day}: {summary or 'none'}")
 
@@ -237,9 +245,53 @@ def bill_cancel(bill_id: str, reason: str) -> None:
     click.echo(f"bill {bill_id} cancelled by credit note {number}")
 
 
+@main.group(cls=_Group)
+def invoice() -> None:
+    """Invoices: preview an account's next one."""
+
+
+@invoice.command("preview")
+@click.argument("account_id")
+@click.option("--as-of", callback=_date, help="Preview the first bill on or after this date (default today).")
+def invoice_preview(account_id: str, as_of: date | None) -> None:
+    """What ACCOUNT's next bill would be, computed by the real bill run and written nowhere."""
+    from billing.invoicing.preview import preview_bill
+    from billing.settings import business_today
+
+    preview = preview_bill(_engine(), account_id, as_of or business_today())
+    if preview.bill is None:
+        click.echo(f"account {account_id}: nothing to bill on its next bill date {preview.bill_dt} (or it is "
+                   f"already billed that day)")
+        return
+    b = preview.bill
+    click.echo(f"account {account_id}: next bill {b.bill_dt} for {b.window_start} … {b.window_end}, due {b.due_dt}")
+    for line in preview.segments:
+        what = line.description or f"{line.price_item_cd} {line.start_dt} … {line.end_dt}"
+        amount = line.amount if line.status != "ERROR" else f"ERROR: {line.message}"
+        converted = f" ({line.charge_amount} {line.charge_currency_cd})" if line.charge_currency_cd != b.currency_cd \
+            else ""
+        click.echo(f"  charge {line.bill_chg_id:>10}  {what:<40} {amount}{converted}")
+    click.echo(f"  subtotal {b.subtotal} {b.currency_cd}; tax {b.tax_amount}; total {b.total_amount} {b.currency_cd}")
+
+
+def _close_demo_day() -> bool:
+    """Close the demo's business day (its bill cycle C21 closes that day): invoices."""
+    from billing.closeofday.days import days_to_close
+    from billing.demo.feeds import DEMO_BUSINESS_DATE
+    from billing.settings import business_today
+
+    if DEMO_BUSINESS_DATE > business_today():
+        click.echo(f"close of day {DEMO_BUSINESS_DATE} skipped: that day has not begun yet here")
+        return True
+    with _engine().begin() as conn:
+        days = days_to_close(conn, DEMO_BUSINESS_DATE)
+    return _close_days(days, review_days=0)
+
+
 @main.command()
 def status() -> None:
-    """Feeds, transactions and charges by status."""
+    """Feeds, transactions, charges and bills by status."""
+    from billing.invoicing.report import bill_totals
     from billing.tfm.report import charges_by_status, feeds_by_status, legs_by_status, transactions_by_status
 
     with _engine().connect() as conn:
@@ -254,6 +306,9 @@ def status() -> None:
                 f"  {row['status']:<9} aggregated={row['aggregated']} {row['currency']} {row['charges']:>7} charges "
                 f"for {row['transactions']:>8} transactions, amount {row['amount']}"
             )
+        click.echo("bills:")
+        for key, value in bill_totals(conn).items():
+            click.echo(f"  {key:<13} {value['bills']:>7} bills, total {value['total']}")
 
 
 @main.command()
@@ -272,6 +327,7 @@ def demo(feed_count: int, rows: int, reference_folder: Path) -> None:
     ok = True
     for control in write_demo_feeds(paths.home / "demo_feeds", feed_count, rows):
         ok = _process(control, DEMO_BUSINESS_DATE) and ok
+    ok = _close_demo_day() and ok
     click.echo("")
     status.callback()
     if not ok:

@@ -23,7 +23,7 @@ from billing.closeofday.days import DayOutOfOrder, check_in_order, record_closed
 from billing.invoicing.bill_run import create_bills
 from billing.invoicing.documents import queue_documents, send_documents
 from billing.invoicing.finalize import finalize_bills
-from billing.invoicing.report import bills_of_day, totals_of_day
+from billing.invoicing.report import bills_of_day, bill_totals
 from billing.tfm.report import markdown_table
 from billing_assets.partitions import days_partitions
 from resources import BillingDatabase, DocumentNotifier, FeedInbox
@@ -37,7 +37,7 @@ def _day(context: AssetExecutionContext) -> date:
 
 
 def _bills_metadata(conn, day: date) -> dict:
-    totals = totals_of_day(conn, day)
+    totals = bill_totals(conn, day)
     return {
         "bills_by_status": MetadataValue.md(markdown_table(
             [{"status and currency": key, **value} for key, value in totals.items()])),

@@ -138,3 +138,16 @@ def test_invoices_are_sent_through_smtp_once(billing_world, billing_home, smtp_s
 
     assert _closeofday("--date", "2026-03-01").exit_code == 0  # the day again: no second e-mail
     assert len(smtp_server.messages) == 1
+
+
+def test_an_invoice_preview_shows_the_next_bill_and_writes_nothing(billing_world, billing_home):  # noqa: F811
+    before = {table.name: rows(billing_world, table, *table.c.keys()[:1]) for table in (bill, bill_segment)}
+    result = CliRunner().invoke(main, ["invoice", "preview", "M1", "--as-of", "2026-02-20"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "account M1: next bill 2026-03-01 for 2026-02-01 … 2026-02-28, due 2026-03-15"
+    assert lines[-1] == "  subtotal 23.30 USD; tax 2.91; total 26.21 USD"  # the bill of tests/test_invoicing.py
+    assert "4.00 (3.33 EUR)" in result.output and len(lines) == 7  # 5 segments
+    assert {table.name: rows(billing_world, table, *table.c.keys()[:1]) for table in (bill, bill_segment)} == before
+    unknown = CliRunner().invoke(main, ["invoice", "preview", "NOPE"])
+    assert unknown.exit_code == 2 and "account NOPE is unknown" in unknown.output

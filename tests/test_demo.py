@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from billing.db.schema import txn_detail, txn_detail_excp, txn_detail_stg
+from billing.db.engine import make_engine
+from billing.db.schema import bill, txn_detail, txn_detail_excp, txn_detail_stg
 from billing.demo.catalog import SAMPLE_REFERENCE_DIR
 from billing.demo.feeds import generate_rows, write_feed
 from billing.reference.loader import load_reference
@@ -76,3 +77,11 @@ def test_billing_demo_runs_end_to_end(billing_home):
     assert done.returncode == 0, done.stderr
     assert "feeds:        VALI 1" in done.stdout
     assert "run " in done.stdout and " succeeded" in done.stdout
+    # The demo ends with invoices: the accounts of bill cycle C21 are billed on the demo day,
+    # their bills completed and sent: by e-mail, or to the print queue without an address.
+    assert "close of day 2026-11-21: closed." in done.stdout
+    with make_engine(os.environ["BILLING_DATABASE_URL"]).connect() as conn:
+        bills = conn.execute(select(bill.c.status, bill.c.invoice_number, bill.c.total_amount)).all()
+    assert bills and {status for status, _, _ in bills} == {"COMPLETE"}
+    sent = [path.stem for folder in (billing_home.outbox, billing_home.outbox / "print") for path in folder.glob("*.eml")]
+    assert sorted(sent) == sorted(number for _, number, _ in bills)

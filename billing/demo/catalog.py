@@ -50,7 +50,7 @@ PRICE_LISTS: dict[str, tuple[str, ...]] = {
     "JP": ("JP-STD",),
 }
 
-BILL_CYCLES: dict[str, int] = {"C01": 1, "C15": 15, "C28": 28}
+BILL_CYCLES: dict[str, int] = {"C01": 1, "C15": 15, "C21": 21, "C28": 28}  # C21 closes on the demo day
 CONTRACT_TYPES: tuple[str, ...] = ("CARDS", "PAYMENTS", "DEPOSITS")
 AGGREGATION_SCHEDULES: tuple[str, ...] = ("MONTHLY", "QUARTERLY")
 

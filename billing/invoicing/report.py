@@ -30,11 +30,10 @@ def bills_of_day(conn: Connection, day: date, limit: int = PREVIEW_ROWS) -> list
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def totals_of_day(conn: Connection, day: date) -> dict[str, dict]:
-    """Bill count and total amount per status and currency of the bills dated ``day``."""
-    rows = conn.execute(
-        select(bill.c.status, bill.c.currency_cd, func.count(), dsum(bill.c.total_amount))
-        .where(bill.c.bill_dt == day)
-        .group_by(bill.c.status, bill.c.currency_cd)
-    )
+def bill_totals(conn: Connection, day: date | None = None) -> dict[str, dict]:
+    """Bill count and total amount per status and currency, of the bills dated ``day`` (or all)."""
+    query = select(bill.c.status, bill.c.currency_cd, func.count(), dsum(bill.c.total_amount))
+    if day is not None:
+        query = query.where(bill.c.bill_dt == day)
+    rows = conn.execute(query.group_by(bill.c.status, bill.c.currency_cd).order_by(bill.c.status, bill.c.currency_cd))
     return {f"{status} {currency}": {"bills": n, "total": total} for status, currency, n, total in rows}
