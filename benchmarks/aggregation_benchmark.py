@@ -34,6 +34,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks._shared import maxrss_mib, prepare_postgres, rate, step_times  # noqa: E402
+
 REFERENCE = REPO_ROOT / "sample_data" / "reference"
 BUSINESS_DATE = date(2026, 11, 21)
 HEADER_DATE = date(2026, 11, 20)
@@ -57,39 +59,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _maxrss_mib(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
-
-
-def _prepare_postgres(url: str) -> None:
-    """Create the database when missing, then give it an empty ``public`` schema."""
-    import psycopg2
-    from psycopg2 import sql
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    params = {"host": parsed.host, "port": parsed.port, "user": parsed.username, "password": parsed.password}
-    params = {k: v for k, v in params.items() if v is not None}
-    maintenance = psycopg2.connect(dbname="postgres", **params)
-    try:
-        maintenance.autocommit = True
-        with maintenance.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,))
-            if cur.fetchone() is None:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(parsed.database)))
-                print(f"created database {parsed.database}")
-    finally:
-        maintenance.close()
-    target = psycopg2.connect(dbname=parsed.database, **params)
-    try:
-        target.autocommit = True
-        with target.cursor() as cur:
-            cur.execute("DROP SCHEMA public CASCADE")
-            cur.execute("CREATE SCHEMA public")
-    finally:
-        target.close()
-
-
 def _generate(folder: str, rows: int, seed: int, bad_fraction: float, queue) -> None:
     """Child process: write the feed; report (control path, seconds, peak RSS MiB)."""
     from billing.demo.feeds import write_feed
@@ -100,7 +69,7 @@ def _generate(folder: str, rows: int, seed: int, bad_fraction: float, queue) -> 
         external_header_id=f"BENCH-{rows}", source=SOURCE, division=DIVISION, header_date=HEADER_DATE,
         n=rows, seed=seed, bad_fraction=bad_fraction, txn_dates=TXN_DATES,
     )
-    queue.put((str(control), time.perf_counter() - started, _maxrss_mib(resource.RUSAGE_SELF)))
+    queue.put((str(control), time.perf_counter() - started, maxrss_mib(resource.RUSAGE_SELF)))
 
 
 def _generate_in_child(folder: Path, rows: int, seed: int, bad_fraction: float) -> tuple[Path, float, float]:
@@ -113,26 +82,6 @@ def _generate_in_child(folder: Path, rows: int, seed: int, bad_fraction: float) 
     if child.exitcode != 0:
         raise SystemExit(f"feed generation failed (exit code {child.exitcode})")
     return Path(control), seconds, rss
-
-
-def _step_times(instance, run_id: str) -> list[tuple[str, float, str]]:
-    """(step key, seconds, outcome) in the order the steps started."""
-    from dagster import DagsterEventType
-
-    started: dict[str, float] = {}
-    ended: dict[str, tuple[float, str]] = {}
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None or event.step_key is None:
-            continue
-        if event.event_type == DagsterEventType.STEP_START:
-            started[event.step_key] = record.timestamp
-        elif event.event_type == DagsterEventType.STEP_SUCCESS:
-            ended[event.step_key] = (event.event_specific_data.duration_ms / 1000, "ok")
-        elif event.event_type == DagsterEventType.STEP_FAILURE:
-            ended[event.step_key] = (record.timestamp - started.get(event.step_key, record.timestamp), "FAILED")
-    keys = sorted(set(started) | set(ended), key=lambda k: started.get(k, float("inf")))
-    return [(key, *ended.get(key, (float("nan"), "did not finish"))) for key in keys]
 
 
 class _SqlTimer:
@@ -165,10 +114,6 @@ class _SqlTimer:
             print(f"  {seconds:9.2f} s  {flat[:600]}{' …' if len(flat) > 600 else ''}")
 
 
-def _rate(rows: int, seconds: float) -> str:
-    return f"{rows / seconds:,.0f}" if seconds > 0 else "-"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.rows < 1:
@@ -199,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
         kind = make_url(url).get_backend_name()
         if kind == "postgresql":
-            _prepare_postgres(url)
+            prepare_postgres(url)
         engine = make_engine(url)
 
         started = time.perf_counter()
@@ -223,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run_aggregation(instance, feed, BUSINESS_DATE)
         job_s = time.perf_counter() - started
         timer.enabled = False
-        steps = _step_times(instance, outcome.run_id)
+        steps = step_times(instance, outcome.run_id)
 
         with engine.connect() as conn:
             by_status = transactions_by_status(conn, feed.header_id)
@@ -235,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"database        {kind} ({safe_url})")
         print(f"feed            {n:,} transactions, {data_mib:.1f} MiB, header {feed.header_id}, "
               f"bad_fraction {args.bad_fraction}, seed {args.seed}")
-        print(f"generate feed   {generate_s:8.2f} s   {_rate(n, generate_s):>10} tx/s   (child process, "
+        print(f"generate feed   {generate_s:8.2f} s   {rate(n, generate_s):>10} tx/s   (child process, "
               f"peak RSS {generate_rss:.0f} MiB)")
         print(f"migrate schema  {migrate_s:8.2f} s")
         print(f"load reference  {reference_s:8.2f} s")
@@ -245,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'step':<{width}}  {'seconds':>9}  {'tx/s':>10}  outcome")
         print(f"{'-' * width}  {'-' * 9}  {'-' * 10}  -------")
         for key, seconds, result in steps:
-            print(f"{key:<{width}}  {seconds:9.2f}  {_rate(n, seconds):>10}  {result}")
+            print(f"{key:<{width}}  {seconds:9.2f}  {rate(n, seconds):>10}  {result}")
         steps_total = sum(s for _, s, _ in steps if s == s)
-        print(f"{'sum of steps':<{width}}  {steps_total:9.2f}  {_rate(n, steps_total):>10}")
-        print(f"{'job wall time':<{width}}  {job_s:9.2f}  {_rate(n, job_s):>10}  "
+        print(f"{'sum of steps':<{width}}  {steps_total:9.2f}  {rate(n, steps_total):>10}")
+        print(f"{'job wall time':<{width}}  {job_s:9.2f}  {rate(n, job_s):>10}  "
               f"{'success' if outcome.success else 'FAILED'}")
         for failure in outcome.failures:
             print(f"  failure: {failure}")
@@ -261,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile_sql:
             timer.report(args.profile_sql)
             print()
-        print(f"peak memory     {_maxrss_mib(resource.RUSAGE_SELF):.0f} MiB (this process: setup + job)")
+        print(f"peak memory     {maxrss_mib(resource.RUSAGE_SELF):.0f} MiB (this process: setup + job)")
         if args.keep:
             print(f"kept            {workdir}")
         return 0 if outcome.success else 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import smtplib
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Protocol
 
@@ -21,7 +21,7 @@ DEFAULT_SENDER = "billing@localhost"
 class Notifier(Protocol):
     transport: str
 
-    def send(self, message: EmailMessage, name: str) -> None: ...
+    def send(self, message: Message, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class OutboxNotifier:
     folder: Path
     transport: str = "outbox"
 
-    def send(self, message: EmailMessage, name: str) -> None:
+    def send(self, message: Message, name: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         partial = self.folder / f".{name}.eml.partial"
         partial.write_bytes(bytes(message))
@@ -47,7 +47,7 @@ class SmtpNotifier:
     starttls: bool = False
     transport: str = "smtp"
 
-    def send(self, message: EmailMessage, name: str) -> None:
+    def send(self, message: Message, name: str) -> None:
         with smtplib.SMTP(self.host, self.port, timeout=60) as smtp:
             if self.starttls:
                 smtp.starttls()

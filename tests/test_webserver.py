@@ -1,5 +1,6 @@
 """The real `dagster-webserver` on the repository's workspace.yaml: the code location loads
-without error and the UI's GraphQL API lists every asset, asset check, job and sensor.
+without error, the UI's GraphQL API lists every asset, asset check, job, sensor and schedule, and
+it shows the close of day's daily partitions with the demo day's materialization metadata.
 
 The expected names are written out here, not read from the code under test. The server
 runs as a subprocess in a session of its own, with DAGSTER_HOME and BILLING_HOME in a
@@ -37,14 +38,22 @@ EXPECTED_ASSETS = {
     "billable_charges",
     "completed_transactions",
     "aggregation_cleanup",
+    "pending_bills",
+    "completed_bills",
+    "invoice_documents",
+    "closed_day",
 }
-EXPECTED_JOBS = {"aggregation_job", "refresh_pricing_job"}
+EXPECTED_JOBS = {"aggregation_job", "refresh_pricing_job", "closeofday_job"}
 EXPECTED_SENSORS = {"feed_sensor"}
 EXPECTED_CHECKS = {
     ("aggregation_cleanup", "comp_legs_charged_once"),
     ("aggregation_cleanup", "charge_sqis_equal_leg_sums"),
     ("aggregation_cleanup", "feed_reconciles_with_control"),
+    ("pending_bills", "bill_totals_reconcile"),
+    ("pending_bills", "charges_billed_once"),
+    ("pending_bills", "closed_windows_fully_billed"),
 }
+DEMO_DAY = "2026-11-21"
 
 LOCATIONS_QUERY = """
 query {
@@ -77,6 +86,7 @@ query {
         location { name }
         jobs { name }
         sensors { name }
+        schedules { name }
       }
     }
   }
@@ -94,6 +104,22 @@ query {
   }
 }
 """
+
+
+CLOSEOFDAY_QUERY = """
+query {
+  assetNodeOrError(assetKey: {path: ["pending_bills"]}) {
+    __typename
+    ... on AssetNode {
+      partitionKeys
+      assetMaterializations(partitions: ["%s"]) {
+        partition
+        metadataEntries { label ... on IntMetadataEntry { intValue } ... on MarkdownMetadataEntry { mdStr } }
+      }
+    }
+  }
+}
+""" % DEMO_DAY
 
 
 def _free_port() -> int:
@@ -179,6 +205,10 @@ def test_webserver_loads_every_definition(tmp_path):
         "DAGSTER_HOME": str(dagster_home),
         "BILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'billing.db'}",
     }
+    # The demo runs first: feeds, then the close of its business day, in this DAGSTER_HOME.
+    demo = subprocess.run([str(Path(sys.executable).parent / "billing"), "demo", "--feeds", "1", "--rows", "300"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "webserver.log"
@@ -217,6 +247,17 @@ def test_webserver_loads_every_definition(tmp_path):
         assert EXPECTED_SENSORS <= sensors, (
             f"missing sensors: {sorted(EXPECTED_SENSORS - sensors)} (found {sorted(sensors)})"
         )
+        assert "closeofday_schedule" in {schedule["name"] for node in nodes for schedule in node["schedules"]}
+
+        # The close of day's daily partitions, and the demo day's materialization with its metadata.
+        bills = _graphql(base, CLOSEOFDAY_QUERY)["assetNodeOrError"]
+        assert bills["__typename"] == "AssetNode", bills
+        assert bills["partitionKeys"][0] == "2025-01-01" and DEMO_DAY in bills["partitionKeys"]
+        [materialization] = bills["assetMaterializations"]
+        metadata = {entry["label"]: entry.get("intValue", entry.get("mdStr")) for entry in
+                    materialization["metadataEntries"]}
+        assert materialization["partition"] == DEMO_DAY
+        assert metadata["bills_created"] > 0 and "| account_id |" in metadata["bills_preview"]
 
         # Assets and their checks.
         asset_nodes = _graphql(base, ASSETS_QUERY)["assetNodes"]

@@ -2,9 +2,11 @@
 document, rendered to HTML and sent once.
 
 Queueing is one ``INSERT … SELECT`` of a ``bill_document`` row per completed bill or credit
-note that has none. Sending takes the unsent documents one by one — each is an e-mail — and
-records it as sent in its own transaction right after the notifier accepted it, so a re-run
-(or a run after a crash) never sends a recorded document again. An account with no e-mail
+note that has none. Sending reads and renders the unsent documents a chunk at a time, then
+takes them one by one — each is an e-mail: it is claimed, sent, and the claim committed once
+the notifier has accepted it, so a re-run never sends a recorded document again (a crash
+between the notifier's acceptance and the commit can repeat that one message, with the same
+Message-ID). An account with no e-mail
 address gets its document in the print queue (``outbox/print``) instead.
 """
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from email.message import EmailMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -21,6 +24,7 @@ from sqlalchemy import Connection, Engine, and_, exists, func, insert, literal, 
 from billing.db.schema import accounts, bill, bill_chg, bill_document, bill_segment, credit_note, persons
 from billing.notify import Notifier, OutboxNotifier, sender_address
 
+RENDER_CHUNK = 500
 _TEMPLATES = Environment(loader=PackageLoader("billing.invoicing", "templates"), autoescape=select_autoescape())
 
 
@@ -50,71 +54,82 @@ def queue_documents(conn: Connection, day: date) -> int:
 
 
 def send_documents(engine: Engine, notifier: Notifier, documents_folder: Path) -> SendOutcome:
-    """Render and send every unsent document, each recorded in its own transaction."""
+    """Render and send every unsent document. Documents are read and rendered a chunk at a
+    time; each is then claimed, sent and recorded in its own transaction."""
     with engine.connect() as conn:
         pending = conn.execute(
             select(bill_document.c.document_id).where(bill_document.c.sent_at.is_(None))
             .order_by(bill_document.c.document_id)
         ).scalars().all()
     printer = OutboxNotifier(documents_folder.parent / "print", transport="print")
+    documents_folder.mkdir(parents=True, exist_ok=True)
     sent = printed = 0
-    for document_id in pending:
-        with engine.begin() as conn:
-            document = conn.execute(select(bill_document).where(bill_document.c.document_id == document_id)).first()
-            if document.sent_at is not None:  # another run sent it meanwhile
-                continue
-            number, html = render_document(conn, document)
-            documents_folder.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(pending), RENDER_CHUNK):
+        with engine.connect() as conn:
+            rendered = _render_chunk(conn, pending[start:start + RENDER_CHUNK])
+        for document, number, html in rendered:
             html_path = documents_folder / f"{number}.html"
             html_path.write_text(html, encoding="utf-8")
             message = _message(document, number, html)
             channel = notifier if document.recipient else printer
-            channel.send(message, number)
-            conn.execute(update(bill_document).where(bill_document.c.document_id == document_id).values(
-                html_path=str(html_path), rendered_at=datetime.now(timezone.utc), sent_at=datetime.now(timezone.utc),
-                transport=channel.transport, message_id=message["Message-ID"]))
-        if document.recipient:
-            sent += 1
-        else:
-            printed += 1
+            now = datetime.now(timezone.utc)
+            with engine.begin() as conn:
+                claimed = conn.execute(
+                    update(bill_document)
+                    .where(bill_document.c.document_id == document.document_id, bill_document.c.sent_at.is_(None))
+                    .values(html_path=str(html_path), rendered_at=now, sent_at=now, transport=channel.transport,
+                            message_id=message["Message-ID"])
+                ).rowcount
+                if not claimed:  # another run sent it meanwhile
+                    continue
+                channel.send(message, number)  # a failure here rolls the claim back
+            sent, printed = (sent + 1, printed) if document.recipient else (sent, printed + 1)
     return SendOutcome(sent, printed)
 
 
-def render_document(conn: Connection, document) -> tuple[str, str]:
-    """(document number, HTML) of an invoice or a credit note."""
-    the_bill = conn.execute(select(bill).where(bill.c.bill_id == document.bill_id)).first()
-    credit = None
-    if document.kind == "CREDIT_NOTE":
-        credit = conn.execute(select(credit_note).where(credit_note.c.bill_id == document.bill_id)).first()
+def _render_chunk(conn: Connection, document_ids: list[str]) -> list[tuple]:
+    """(document, number, HTML) for each document, from one query per table for the chunk."""
+    documents = conn.execute(select(bill_document).where(bill_document.c.document_id.in_(document_ids))).all()
+    bill_ids = {d.bill_id for d in documents}
+    bills = {b.bill_id: b for b in conn.execute(select(bill).where(bill.c.bill_id.in_(bill_ids)))}
+    credits = {c.bill_id: c for c in conn.execute(select(credit_note).where(credit_note.c.bill_id.in_(bill_ids)))}
+    names = dict(conn.execute(
+        select(accounts.c.account_id, persons.c.name).join(persons, persons.c.person_id == accounts.c.person_id)
+        .where(accounts.c.account_id.in_({b.account_id for b in bills.values()}))
+    ).all())
     s, c = bill_segment, bill_chg
-    lines = conn.execute(
-        select(s.c.bill_chg_id, s.c.amount, s.c.charge_amount, s.c.charge_currency_cd, s.c.exchange_rate,
-               c.c.start_dt, c.c.end_dt,
+    lines: dict[str, list] = {}
+    for line in conn.execute(
+        select(s.c.bill_id, s.c.bill_chg_id, s.c.amount, s.c.charge_amount, s.c.charge_currency_cd,
+               s.c.exchange_rate, c.c.start_dt, c.c.end_dt,
                func.coalesce(c.c.description, c.c.price_item_cd + literal(" ") + c.c.param_value).label("description"))
         .join(c, c.c.bill_chg_id == s.c.bill_chg_id)
-        .where(s.c.bill_id == the_bill.bill_id)
-        .order_by(c.c.start_dt, s.c.bill_chg_id)
-    ).all()
-    person = conn.execute(
-        select(persons.c.name).join(accounts, accounts.c.person_id == persons.c.person_id)
-        .where(accounts.c.account_id == the_bill.account_id)
-    ).scalar()
-    number = credit.credit_number if credit else the_bill.invoice_number
-    html = _TEMPLATES.get_template("invoice.html").render(
-        title="Credit note" if credit else "Invoice", number=number, bill=the_bill, credit=credit, lines=lines,
-        person=person, sign="-" if credit else "")
-    return number, html
+        .where(s.c.bill_id.in_(bill_ids))
+        .order_by(s.c.bill_id, c.c.start_dt, s.c.bill_chg_id)
+    ):
+        lines.setdefault(line.bill_id, []).append(line)
+    template = _TEMPLATES.get_template("invoice.html")
+    rendered = []
+    for document in sorted(documents, key=lambda d: d.document_id):
+        the_bill = bills[document.bill_id]
+        credit = credits.get(document.bill_id) if document.kind == "CREDIT_NOTE" else None
+        number = credit.credit_number if credit else the_bill.invoice_number
+        html = template.render(title="Credit note" if credit else "Invoice", number=number, bill=the_bill,
+                               credit=credit, lines=lines.get(document.bill_id, []),
+                               person=names.get(the_bill.account_id), sign="-" if credit else "")
+        rendered.append((document, number, html))
+    return rendered
 
 
-def _message(document, number: str, html: str) -> EmailMessage:
-    message = EmailMessage()
+def _message(document, number: str, html: str) -> MIMEMultipart:
     kind = "Credit note" if document.kind == "CREDIT_NOTE" else "Invoice"
+    message = MIMEMultipart("alternative")
     message["Subject"] = f"{kind} {number}"
     message["From"] = sender_address()
     message["To"] = document.recipient or "print@localhost"
     message["Message-ID"] = f"<{document.document_id}@billing.local>"  # the same id if ever sent again
-    message.set_content(f"{kind} {number} is attached as HTML.")
-    message.add_alternative(html, subtype="html")
+    message.attach(MIMEText(f"{kind} {number} is attached as HTML.", "plain", "utf-8"))
+    message.attach(MIMEText(html, "html", "utf-8"))
     return message
 
 
