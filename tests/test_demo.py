@@ -83,5 +83,6 @@ def test_billing_demo_runs_end_to_end(billing_home):
     with make_engine(os.environ["BILLING_DATABASE_URL"]).connect() as conn:
         bills = conn.execute(select(bill.c.status, bill.c.invoice_number, bill.c.total_amount)).all()
     assert bills and {status for status, _, _ in bills} == {"COMPLETE"}
-    sent = [path.stem for folder in (billing_home.outbox, billing_home.outbox / "print") for path in folder.glob("*.eml")]
+    sent = [path.stem for folder in (billing_home.outbox, billing_home.outbox / "print")
+            for path in folder.glob("*.eml")]
     assert sorted(sent) == sorted(number for _, number, _ in bills)

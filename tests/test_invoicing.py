@@ -15,7 +15,7 @@ from decimal import Decimal as D
 import pytest
 from sqlalchemy import insert
 
-from billing.db.schema import bill, bill_chg, bill_segment, id_allocator
+from billing.db.schema import bill, bill_chg, bill_segment, exchange_rates, id_allocator
 from billing.invoicing.bill_run import BillWindow, bill_window, create_bills
 from billing.invoicing.finalize import finalize_bills
 from billing.reference.loader import load_reference
@@ -107,7 +107,8 @@ def test_windows_of_bill_dates():
 
 def test_bills_of_the_first_of_march(billing_world):
     with billing_world.begin() as conn:
-        assert create_bills(conn, date(2026, 3, 1)) == {"bills_created": 3, "segments": 8, "segments_in_error": 0}
+        assert create_bills(conn, date(2026, 3, 1)) == {"bills_created": 3, "segments": 8, "segments_in_error": 0,
+                                                        "bills_rebuilt": 0}
     march = date(2026, 3, 1)
     assert _bills(billing_world, march) == {
         # 10.00 + 5.55 + 3.33 EUR × 1.20 (rate of 02-20) = 3.996 → 4.00 + DNRT 7 × 0.25 = 1.75 + late 2.00
@@ -178,8 +179,17 @@ def test_a_segment_that_cannot_be_valued_holds_its_bill(billing_world):
                                        where=bill_segment.c.bill_chg_id == 51)
     assert (status, amount) == ("ERROR", None)
     assert message == ("no exchange rate from GBP to the account currency effective on 2026-03-01: load one, then "
-                       "run the close of day again")
+                       "run the close of day of 2026-03-01 again")
     [(bill_status, subtotal, bill_message)] = rows(billing_world, bill, "status", "subtotal", "message",
                                                    where=bill.c.account_id == "NOCH")
     assert (bill_status, subtotal) == ("PENDING", D(0))
     assert "not finalized until they are fixed" in bill_message
+
+    with billing_world.begin() as conn:  # the operator loads the missing rate and runs the day again
+        conn.execute(insert(exchange_rates).values(from_currency_cd="GBP", to_currency_cd="USD",
+                                                   effective_dt=date(2026, 2, 1), rate=D("1.2655")))
+    assert _close(billing_world, date(2026, 3, 1)) == (1, 1)  # only NOCH is billed again
+    # 8.00 GBP × 1.2655 = 10.124 → 10.12 USD; no tax code
+    [(bill_status, total, number)] = rows(billing_world, bill, "status", "total_amount", "invoice_number",
+                                          where=bill.c.account_id == "NOCH")
+    assert (bill_status, total, number) == ("COMPLETE", D("10.12"), "US-2026-000004")

@@ -11,8 +11,9 @@ half-up to the account currency's minor units per segment. Tax is the account's 
 rate in effect on the bill date, rounded once per bill.
 
 A segment that cannot be valued (no exchange rate, a ``DNRT`` charge whose pricing cannot
-rate it) is ``ERROR`` with the reason; its bill stays ``PENDING`` and is not finalized.
-Re-running a day bills nobody twice: an account that has a bill dated D is skipped.
+rate it) is ``ERROR`` with the reason; its bill stays ``PENDING`` and is not finalized until
+the day is run again after the fix, which bills that account afresh. Otherwise re-running a
+day bills nobody twice: an account that has a bill dated D is skipped.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from sqlalchemy import (
     Select,
     String,
     Text,
-    and_,
     case,
     cast,
+    delete,
     exists,
     func,
     insert,
@@ -51,12 +52,12 @@ from billing.db.schema import (
     bill_cycles,
     bill_segment,
     currencies,
-    exchange_rates,
     pricing,
     tax_rates,
 )
 from billing.db.scratch import scratch_table
 from billing.rating import rate_charge
+from billing.reference.rates import conversion_rate, latest_effective
 
 DEFAULT_PAYMENT_TERMS_DAYS = 30
 
@@ -76,23 +77,11 @@ def bill_window(day: date) -> BillWindow:
     return BillWindow(day, start, day - timedelta(days=1))
 
 
-def latest_rate(table, key_matches, effective_on) -> Select:
-    """The rate of ``table`` (exchange or tax rates) with the latest effective_dt on or
-    before ``effective_on`` among the rows ``key_matches`` selects."""
-    value = table.c.rate if "rate" in table.c else table.c.rate_percent
-    return (
-        select(value)
-        .where(key_matches, table.c.effective_dt <= effective_on)
-        .order_by(table.c.effective_dt.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
 def create_bills(conn: Connection, day: date, account_ids: Select | None = None) -> dict[str, int]:
     """Bill every account due on ``day`` (or only those of ``account_ids``) and return counts."""
     allocate_ids(conn, "bill_chg_id", 0)  # no aggregated charge grows while it is being billed
     window = bill_window(day)
+    rebuilt = _drop_bills_in_error(conn, day)
     a = accounts
     due = (
         select(a.c.account_id)
@@ -131,23 +120,31 @@ def create_bills(conn: Connection, day: date, account_ids: Select | None = None)
         created = _write_bills(conn, window, bills, segments)
     analyze(conn, bill)
     analyze(conn, bill_segment)
-    return created
+    return {**created, "bills_rebuilt": rebuilt}
+
+
+def _drop_bills_in_error(conn: Connection, day: date) -> int:
+    """The day's pending bills held by an ERROR segment are dropped, so that running the day
+    again (once the rate or pricing is fixed) bills those accounts afresh. Being pending,
+    they have no invoice number and no document yet."""
+    held = select(bill.c.bill_id).where(
+        bill.c.bill_dt == day, bill.c.status == "PENDING",
+        exists().where(bill_segment.c.bill_id == bill.c.bill_id, bill_segment.c.status == "ERROR"),
+    )
+    conn.execute(delete(bill_segment).where(bill_segment.c.bill_id.in_(held)))
+    return conn.execute(delete(bill).where(bill.c.bill_dt == day, bill.c.status == "PENDING",
+                                           ~exists().where(bill_segment.c.bill_id == bill.c.bill_id))).rowcount
 
 
 def _value_segments(conn: Connection, day: date, window: BillWindow, due: Select, segments) -> None:
     """The charges to bill, each valued in its account's currency (or with the reason why not)."""
     c, a = bill_chg, accounts
     charge_currency, account_currency = currencies.alias("charge_currency"), currencies.alias("account_currency")
-    x = exchange_rates
     amount_now = case(
         (c.c.rating_criteria == "DNRT", rate_charge(c, pricing, charge_currency.c.minor_units)),
         else_=c.c.charge_amount,
     )
-    rate = case(
-        (c.c.currency_cd == a.c.currency_cd, literal(1)),
-        else_=latest_rate(x, and_(x.c.from_currency_cd == c.c.currency_cd, x.c.to_currency_cd == a.c.currency_cd),
-                          day),
-    )
+    rate = conversion_rate(c.c.currency_cd, a.c.currency_cd, day)
     chosen = (
         select(c.c.bill_chg_id, c.c.account_id, amount_now, c.c.currency_cd, rate, account_currency.c.minor_units)
         .select_from(
@@ -176,7 +173,7 @@ def _value_segments(conn: Connection, day: date, window: BillWindow, due: Select
             (s.c.exchange_rate.is_(None),
              literal("no exchange rate from ") + s.c.charge_currency_cd + literal(" to the account currency effective "
                                                                                    "on ") + literal(day.isoformat())
-             + literal(": load one, then run the close of day again")),
+             + literal(": load one, then run the close of day of ") + literal(day.isoformat()) + literal(" again")),
         ),
     ))
 
@@ -191,20 +188,14 @@ def _sum_bills(conn: Connection, day: date, segments, bills) -> None:
     )
     rows = select(
         a.c.account_id, a.c.division_cd, a.c.currency_cd, cur.c.minor_units, a.c.tax_cd,
-        latest_rate(t, t.c.tax_cd == a.c.tax_cd, day),
-        func.coalesce(a.c.payment_terms_days, DEFAULT_PAYMENT_TERMS_DAYS),
-        func.coalesce(sums.c.subtotal, literal(0)),
+        latest_effective(t.c.rate_percent, t.c.tax_cd == a.c.tax_cd, day).label("tax_rate_percent"),
+        func.coalesce(a.c.payment_terms_days, DEFAULT_PAYMENT_TERMS_DAYS).label("payment_terms_days"),
+        func.coalesce(sums.c.subtotal, literal(0)).label("subtotal"),
     ).select_from(sums.join(a, a.c.account_id == sums.c.account_id).join(cur, cur.c.currency_cd == a.c.currency_cd))
-    insert_numbered(conn, bills, "bill_id", _labelled(rows, (
-        "account_id", "division_cd", "currency_cd", "minor_units", "tax_cd", "tax_rate_percent",
-        "payment_terms_days", "subtotal")), order_by=("account_id",))
+    insert_numbered(conn, bills, "bill_id", rows, order_by=("account_id",))
     b = bills
     conn.execute(update(b).values(tax_amount=dround(
         ddiv(dmul(b.c.subtotal, func.coalesce(b.c.tax_rate_percent, literal(0))), literal(100)), b.c.minor_units)))
-
-
-def _labelled(query: Select, names: tuple[str, ...]) -> Select:
-    return query.with_only_columns(*(column.label(name) for column, name in zip(query.selected_columns, names)))
 
 
 def _write_bills(conn: Connection, window: BillWindow, bills, segments) -> dict[str, int]:

@@ -32,7 +32,6 @@ from billing.db.schema import (
     aggregation_periods,
     contracts,
     currencies,
-    exchange_rates,
     price_items,
     pricing,
     txn_detail,
@@ -43,6 +42,7 @@ from billing.db.schema import (
 from billing.db.bulk import analyze
 from billing.db.scratch import scratch_table
 from billing.rating import rate, sqi_quantity
+from billing.reference.rates import conversion_rate
 from billing.tfm.calc_lines import add_leg_lines
 from billing.tfm.exceptions import ROLLBACK_HINT, add_to_rollback_list, mark_in_error, record_exceptions
 
@@ -94,7 +94,7 @@ def update_leg_statuses(conn: Connection, header_id: str) -> dict[str, int]:
 
 def _gather_facts(conn: Connection, facts, header_id: str) -> None:
     """One pass over the feed's pending legs: pricing, contracts, period and exchange rate."""
-    leg, s, p, pi, d, c, ap, x = (
+    leg, s, p, pi, d, c, ap = (
         txn_leg,
         txn_summary,
         pricing,
@@ -102,7 +102,6 @@ def _gather_facts(conn: Connection, facts, header_id: str) -> None:
         txn_detail,
         contracts,
         aggregation_periods,
-        exchange_rates,
     )
     covering = and_(
         c.c.account_id == leg.c.account_id,
@@ -118,18 +117,6 @@ def _gather_facts(conn: Connection, facts, header_id: str) -> None:
         (live_count == 0, "CONTRACT_INACTIVE"),
         (live_count > 1, "MULTIPLE_CONTRACTS"),
     )
-    latest_rate = (
-        select(x.c.rate)
-        .where(
-            x.c.from_currency_cd == d.c.currency,
-            x.c.to_currency_cd == p.c.currency_cd,
-            x.c.effective_dt <= leg.c.processing_dt,
-        )
-        .order_by(x.c.effective_dt.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
     def period(bound):
         return (
             select(bound)
@@ -159,7 +146,7 @@ def _gather_facts(conn: Connection, facts, header_id: str) -> None:
             period(ap.c.period_end),
             d.c.amount,
             d.c.volume,
-            case((d.c.currency == p.c.currency_cd, literal(1)), else_=latest_rate),
+            conversion_rate(d.c.currency, p.c.currency_cd, leg.c.processing_dt),
         )
         .select_from(
             leg.join(s, s.c.summary_id == leg.c.summary_id)
