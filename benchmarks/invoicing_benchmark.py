@@ -10,7 +10,7 @@ database is created when missing and its ``public`` schema is dropped and recrea
 e-mail address) and K billable charges each (every tenth in EUR, converted on the bill), then
 runs the real ``closeofday_job`` for 2026-11-01 on an ephemeral Dagster instance, the way
 ``billing closeofday`` does: bill run, finalization (invoice numbers), documents rendered
-and written as ``.eml`` files to the outbox, the day logged. Prints seconds and bills per
+and written as ``.eml`` files to the outbox (PDFs only with ``--pdf``), the day logged. Prints seconds and bills per
 second per step, the job's wall time and peak memory.
 """
 
@@ -48,6 +48,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="billing database (default: a SQLite file in a temporary folder); a PostgreSQL "
                         "database is created if missing and its public schema is DROPPED and recreated")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, outbox)")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also render each invoice to PDF (weasyprint; about 0.1 s a document)")
     return parser.parse_args(argv)
 
 
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DAGSTER_HOME"] = str(workdir / "dagster")
     os.environ["BILLING_DATABASE_URL"] = url
     os.environ.pop("BILLING_SMTP_HOST", None)  # documents go to the outbox
+    os.environ["BILLING_PDF"] = "Y" if args.pdf else "N"
     (workdir / "dagster").mkdir()
     try:
         from dagster import DagsterInstance

@@ -129,10 +129,13 @@ def test_invoices_are_sent_through_smtp_once(billing_world, billing_home, smtp_s
         "Invoice US-2026-000002", "invoices@bank.example", "m1@example.com")
     html = message.get_body(preferencelist=("html",)).get_content()
     assert "Invoice US-2026-000002" in html and "26.21 USD" in html and "3.33 EUR × 1.20" in html
+    [pdf] = [part for part in message.iter_attachments() if part.get_content_type() == "application/pdf"]
+    assert pdf.get_filename() == "US-2026-000002.pdf" and pdf.get_content().startswith(b"%PDF-")
     assert sorted(path.name for path in (billing_home.outbox / "print").glob("*.eml")) == [
         "US-2026-000001.eml", "US-2026-000003.eml"]
-    assert sorted(path.name for path in (billing_home.outbox / "documents").glob("*.html")) == [
-        "US-2026-000001.html", "US-2026-000002.html", "US-2026-000003.html"]
+    assert sorted(path.name for path in (billing_home.outbox / "documents").iterdir()) == [
+        "US-2026-000001.html", "US-2026-000001.pdf", "US-2026-000002.html", "US-2026-000002.pdf",
+        "US-2026-000003.html", "US-2026-000003.pdf"]
     [(sent,)] = rows(billing_world, closeofday_log, "documents_sent")
     assert sent == 3
 

@@ -1,5 +1,5 @@
 """queue_billingdocs and send_documents: each completed bill (and each credit note) becomes a
-document, rendered to HTML and sent once.
+document, rendered to HTML (and to PDF where weasyprint is installed) and sent once.
 
 Queueing is one ``INSERT … SELECT`` of a ``bill_document`` row per completed bill or credit
 note that has none. Sending reads and renders the unsent documents a chunk at a time, then
@@ -12,8 +12,11 @@ address gets its document in the print queue (``outbox/print``) instead.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path
@@ -62,6 +65,7 @@ def send_documents(engine: Engine, notifier: Notifier, documents_folder: Path) -
             .order_by(bill_document.c.document_id)
         ).scalars().all()
     printer = OutboxNotifier(documents_folder.parent / "print", transport="print")
+    to_pdf = pdf_renderer()
     documents_folder.mkdir(parents=True, exist_ok=True)
     sent = printed = 0
     for start in range(0, len(pending), RENDER_CHUNK):
@@ -70,15 +74,19 @@ def send_documents(engine: Engine, notifier: Notifier, documents_folder: Path) -
         for document, number, html in rendered:
             html_path = documents_folder / f"{number}.html"
             html_path.write_text(html, encoding="utf-8")
-            message = _message(document, number, html)
+            pdf_path = None
+            if to_pdf is not None:
+                pdf_path = documents_folder / f"{number}.pdf"
+                pdf_path.write_bytes(to_pdf(html))
+            message = _message(document, number, html, pdf_path)
             channel = notifier if document.recipient else printer
             now = datetime.now(timezone.utc)
             with engine.begin() as conn:
                 claimed = conn.execute(
                     update(bill_document)
                     .where(bill_document.c.document_id == document.document_id, bill_document.c.sent_at.is_(None))
-                    .values(html_path=str(html_path), rendered_at=now, sent_at=now, transport=channel.transport,
-                            message_id=message["Message-ID"])
+                    .values(html_path=str(html_path), pdf_path=pdf_path and str(pdf_path), rendered_at=now,
+                            sent_at=now, transport=channel.transport, message_id=message["Message-ID"])
                 ).rowcount
                 if not claimed:  # another run sent it meanwhile
                     continue
@@ -121,15 +129,31 @@ def _render_chunk(conn: Connection, document_ids: list[str]) -> list[tuple]:
     return rendered
 
 
-def _message(document, number: str, html: str) -> MIMEMultipart:
+def pdf_renderer() -> Callable[[str], bytes] | None:
+    """HTML → PDF through weasyprint where it is installed, unless ``BILLING_PDF=N``."""
+    if os.environ.get("BILLING_PDF", "Y").upper() in ("N", "NO", "0", "FALSE"):
+        return None
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError):  # not installed, or the OS lacks Pango
+        return None
+    return lambda html: HTML(string=html).write_pdf()
+
+
+def _message(document, number: str, html: str, pdf_path: Path | None) -> MIMEMultipart:
     kind = "Credit note" if document.kind == "CREDIT_NOTE" else "Invoice"
-    message = MIMEMultipart("alternative")
+    message = MIMEMultipart("mixed")
     message["Subject"] = f"{kind} {number}"
     message["From"] = sender_address()
     message["To"] = document.recipient or "print@localhost"
     message["Message-ID"] = f"<{document.document_id}@billing.local>"  # the same id if ever sent again
-    message.attach(MIMEText(f"{kind} {number} is attached as HTML.", "plain", "utf-8"))
-    message.attach(MIMEText(html, "html", "utf-8"))
+    body = MIMEMultipart("alternative")
+    body.attach(MIMEText(f"{kind} {number} is below{' and attached as PDF' if pdf_path else ''}.", "plain", "utf-8"))
+    body.attach(MIMEText(html, "html", "utf-8"))
+    message.attach(body)
+    if pdf_path is not None:
+        message.attach(MIMEApplication(pdf_path.read_bytes(), "pdf", Name=pdf_path.name))
+        message.get_payload()[-1].add_header("Content-Disposition", "attachment", filename=pdf_path.name)
     return message
 
 
