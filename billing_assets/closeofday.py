@@ -20,10 +20,11 @@ from dagster import (
 )
 
 from billing.closeofday.days import DayOutOfOrder, check_in_order, record_closed
+from billing.errors import BillingError
 from billing.invoicing.bill_run import create_bills
 from billing.invoicing.documents import queue_documents, send_documents
 from billing.invoicing.finalize import finalize_bills
-from billing.invoicing.report import bills_of_day, bill_totals
+from billing.invoicing.report import bill_totals, bills_of_day
 from billing.tfm.report import markdown_table
 from billing_assets.partitions import days_partitions
 from resources import BillingDatabase, DocumentNotifier, FeedInbox
@@ -102,7 +103,10 @@ def invoice_documents(context: AssetExecutionContext, database: BillingDatabase,
     paths = inbox.paths()
     with database.engine().begin() as conn:
         queued = queue_documents(conn, _day(context))
-    outcome = send_documents(database.engine(), notifier.notifier(paths.outbox), paths.outbox / "documents")
+    try:
+        outcome = send_documents(database.engine(), notifier.notifier(paths.outbox), paths.outbox / "documents")
+    except BillingError as failed:
+        raise Failure(description=str(failed)) from None
     return MaterializeResult(metadata={"documents_queued": queued, "documents_emailed": outcome.sent,
                                        "documents_printed": outcome.printed})
 

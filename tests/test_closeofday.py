@@ -154,3 +154,16 @@ def test_an_invoice_preview_shows_the_next_bill_and_writes_nothing(billing_world
     assert {table.name: rows(billing_world, table, *table.c.keys()[:1]) for table in (bill, bill_segment)} == before
     unknown = CliRunner().invoke(main, ["invoice", "preview", "NOPE"])
     assert unknown.exit_code == 2 and "account NOPE is unknown" in unknown.output
+
+
+def test_a_mail_server_that_is_down_fails_the_day_with_what_to_do(billing_world, billing_home, monkeypatch):  # noqa: F811
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("BILLING_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("BILLING_SMTP_PORT", str(port))
+    result = _closeofday("--date", "2026-03-01")
+    assert result.exit_code == 1
+    assert "sending US-2026-000002 to m1@example.com through smtp failed" in result.output
+    assert "Fix the mail server (BILLING_SMTP_*), then run the close of day again" in result.output
+    assert rows(billing_world, closeofday_log, "business_dt") == []  # the day is not closed

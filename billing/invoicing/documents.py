@@ -13,6 +13,7 @@ address gets its document in the print queue (``outbox/print``) instead.
 from __future__ import annotations
 
 import os
+import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -25,6 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Connection, Engine, and_, exists, func, insert, literal, select, update
 
 from billing.db.schema import accounts, bill, bill_chg, bill_document, bill_segment, credit_note, persons
+from billing.errors import BillingError
 from billing.notify import Notifier, OutboxNotifier, sender_address
 
 RENDER_CHUNK = 500
@@ -90,7 +92,14 @@ def send_documents(engine: Engine, notifier: Notifier, documents_folder: Path) -
                 ).rowcount
                 if not claimed:  # another run sent it meanwhile
                     continue
-                channel.send(message, number)  # a failure here rolls the claim back
+                try:
+                    channel.send(message, number)  # a failure rolls the claim back
+                except (OSError, smtplib.SMTPException) as error:
+                    raise BillingError(
+                        f"sending {number} to {document.recipient or 'the print queue'} through {channel.transport} "
+                        f"failed ({error}); {sent + printed} documents were sent before it and are recorded. Fix the "
+                        f"mail server (BILLING_SMTP_*), then run the close of day again: it sends the rest."
+                    ) from error
             sent, printed = (sent + 1, printed) if document.recipient else (sent, printed + 1)
     return SendOutcome(sent, printed)
 
