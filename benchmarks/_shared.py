@@ -61,3 +61,19 @@ def step_times(instance, run_id: str) -> list[tuple[str, float, str]]:
 
 def rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:,.0f}" if seconds > 0 else "-"
+
+
+def print_steps(steps: list[tuple[str, float, str]], count: int, unit: str, job_s: float, outcome) -> None:
+    """The per-step table of a run: seconds and ``unit`` per second for ``count`` items, the
+    sum of the steps, the job's wall time and its failures."""
+    width = max([len("step")] + [len(key) for key, _, _ in steps])
+    print(f"{'step':<{width}}  {'seconds':>9}  {unit:>10}  outcome")
+    print(f"{'-' * width}  {'-' * 9}  {'-' * 10}  -------")
+    for key, seconds, result in steps:
+        print(f"{key:<{width}}  {seconds:9.2f}  {rate(count, seconds):>10}  {result}")
+    steps_total = sum(s for _, s, _ in steps if s == s)
+    print(f"{'sum of steps':<{width}}  {steps_total:9.2f}  {rate(count, steps_total):>10}")
+    print(f"{'job wall time':<{width}}  {job_s:9.2f}  {rate(count, job_s):>10}  "
+          f"{'success' if outcome.success else 'FAILED'}")
+    for failure in outcome.failures:
+        print(f"  failure: {failure}")

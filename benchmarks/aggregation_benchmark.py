@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks._shared import maxrss_mib, prepare_postgres, rate, step_times  # noqa: E402
+from benchmarks._shared import maxrss_mib, prepare_postgres, print_steps, rate, step_times  # noqa: E402
 
 REFERENCE = REPO_ROOT / "sample_data" / "reference"
 BUSINESS_DATE = date(2026, 11, 21)
@@ -186,17 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load reference  {reference_s:8.2f} s")
         print(f"stage in inbox  {stage_s:8.2f} s")
         print()
-        width = max([len("step")] + [len(key) for key, _, _ in steps])
-        print(f"{'step':<{width}}  {'seconds':>9}  {'tx/s':>10}  outcome")
-        print(f"{'-' * width}  {'-' * 9}  {'-' * 10}  -------")
-        for key, seconds, result in steps:
-            print(f"{key:<{width}}  {seconds:9.2f}  {rate(n, seconds):>10}  {result}")
-        steps_total = sum(s for _, s, _ in steps if s == s)
-        print(f"{'sum of steps':<{width}}  {steps_total:9.2f}  {rate(n, steps_total):>10}")
-        print(f"{'job wall time':<{width}}  {job_s:9.2f}  {rate(n, job_s):>10}  "
-              f"{'success' if outcome.success else 'FAILED'}")
-        for failure in outcome.failures:
-            print(f"  failure: {failure}")
+        print_steps(steps, n, "tx/s", job_s, outcome)
         print()
         print("transactions by status")
         for status, entry in by_status.items():

@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks._shared import maxrss_mib, prepare_postgres, rate, step_times  # noqa: E402
+from benchmarks._shared import maxrss_mib, prepare_postgres, print_steps, step_times  # noqa: E402
 
 REFERENCE = REPO_ROOT / "sample_data" / "reference"
 BILL_DATE = date(2026, 11, 1)
@@ -139,15 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"accounts        {args.accounts:,} (bill cycle C01), {len(charges):,} charges "
               f"({args.charges} each, every tenth in EUR); set up in {setup_s:.2f} s")
         print()
-        width = max([len("step")] + [len(key) for key, _, _ in steps])
-        print(f"{'step':<{width}}  {'seconds':>9}  {'bills/s':>10}  outcome")
-        print(f"{'-' * width}  {'-' * 9}  {'-' * 10}  -------")
-        for key, seconds, result in steps:
-            print(f"{key:<{width}}  {seconds:9.2f}  {rate(bills, seconds):>10}  {result}")
-        print(f"{'job wall time':<{width}}  {job_s:9.2f}  {rate(bills, job_s):>10}  "
-              f"{'success' if outcome.success else 'FAILED'}")
-        for failure in outcome.failures:
-            print(f"  failure: {failure}")
+        print_steps(steps, bills, "bills/s", job_s, outcome)
         print()
         for key, entry in totals.items():
             print(f"bills {key:<13} {entry['bills']:>8,}  total {entry['total']}")

@@ -1,14 +1,12 @@
 """Asset checks: the invariants of DESIGN §6 for the feed just aggregated, and those of the
 bills of a close of day (DESIGN §7)."""
 
-from datetime import date
-
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from billing.invoicing.invariants import bill_totals_off, charges_on_two_bills, unbilled_charges
 from billing.tfm.invariants import charge_sqis_match_legs, comp_legs_on_one_charge, feed_reconciles
 from billing_assets.aggregation import aggregation_cleanup
-from billing_assets.closeofday import pending_bills
+from billing_assets.closeofday import partition_day, pending_bills
 from resources import BillingDatabase
 
 
@@ -44,17 +42,17 @@ def feed_reconciles_with_control(context: AssetCheckExecutionContext, database: 
              "valued segments, total = subtotal + tax.")
 def bill_totals_reconcile(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
     with database.engine().connect() as conn:
-        return _result(bill_totals_off(conn, date.fromisoformat(context.partition_key)))
+        return _result(bill_totals_off(conn, partition_day(context)))
 
 
 @asset_check(asset=pending_bills, blocking=True, description="No charge of the day's bills is on two bills.")
 def charges_billed_once(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
     with database.engine().connect() as conn:
-        return _result(charges_on_two_bills(conn, date.fromisoformat(context.partition_key)))
+        return _result(charges_on_two_bills(conn, partition_day(context)))
 
 
 @asset_check(asset=pending_bills, description="Every billable charge of an account billed on the day that ends in "
              "the bill's window, or earlier, is on a bill.")
 def closed_windows_fully_billed(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
     with database.engine().connect() as conn:
-        return _result(unbilled_charges(conn, date.fromisoformat(context.partition_key)))
+        return _result(unbilled_charges(conn, partition_day(context)))

@@ -33,7 +33,8 @@ GROUP = "closeofday"
 PREVIOUS_DAY = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
-def _day(context: AssetExecutionContext) -> date:
+def partition_day(context) -> date:
+    """The business day of a close-of-day asset or check run (its partition key)."""
     return date.fromisoformat(context.partition_key)
 
 
@@ -56,7 +57,7 @@ def _bills_metadata(conn, day: date) -> dict:
     "converted, tax of the bill date. Refuses a day whose previous day is not closed.",
 )
 def pending_bills(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    day = _day(context)
+    day = partition_day(context)
     with database.engine().begin() as conn:
         try:
             check_in_order(conn, day)
@@ -82,7 +83,7 @@ class FinalizeConfig(Config):
 )
 def completed_bills(context: AssetExecutionContext, config: FinalizeConfig, database: BillingDatabase
                     ) -> MaterializeResult:
-    day = _day(context)
+    day = partition_day(context)
     with database.engine().begin() as conn:
         outcome = finalize_bills(conn, day, config.review_days)
         metadata = _bills_metadata(conn, day)
@@ -102,7 +103,7 @@ def invoice_documents(context: AssetExecutionContext, database: BillingDatabase,
                       notifier: DocumentNotifier) -> MaterializeResult:
     paths = inbox.paths()
     with database.engine().begin() as conn:
-        queued = queue_documents(conn, _day(context))
+        queued = queue_documents(conn, partition_day(context))
     try:
         outcome = send_documents(database.engine(), notifier.notifier(paths.outbox), paths.outbox / "documents")
     except BillingError as failed:
@@ -121,5 +122,5 @@ def invoice_documents(context: AssetExecutionContext, database: BillingDatabase,
 )
 def closed_day(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
     with database.engine().begin() as conn:
-        done = record_closed(conn, _day(context))
+        done = record_closed(conn, partition_day(context))
     return MaterializeResult(metadata=done)
