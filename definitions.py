@@ -3,18 +3,36 @@
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
 import billing_assets.aggregation
+import billing_assets.cancellation
 import billing_assets.checks
 import billing_assets.closeofday
+import billing_assets.disaggregation
 import billing_assets.pricing
-from jobs import aggregation_job, closeofday_job, closeofday_schedule, refresh_pricing_job
+import billing_assets.rollback
+from jobs import (
+    aggregation_job,
+    cancellation_job,
+    closeofday_job,
+    closeofday_schedule,
+    disaggregation_job,
+    rebuild_bills_job,
+    refresh_pricing_job,
+    rollback_job,
+)
 from resources import BillingDatabase, DocumentNotifier, FeedInbox
+from sensors.bill_rebuilds import bill_rebuild_sensor
+from sensors.cancellations import cancellation_sensor
 from sensors.feeds import feed_sensor
+from sensors.reaggregation import reaggregation_sensor
 
 defs = Definitions(
-    assets=load_assets_from_modules([billing_assets.aggregation, billing_assets.pricing, billing_assets.closeofday]),
+    assets=load_assets_from_modules([billing_assets.aggregation, billing_assets.pricing, billing_assets.closeofday,
+                                     billing_assets.rollback, billing_assets.cancellation,
+                                     billing_assets.disaggregation]),
     asset_checks=load_asset_checks_from_modules([billing_assets.checks]),
-    jobs=[aggregation_job, refresh_pricing_job, closeofday_job],
+    jobs=[aggregation_job, refresh_pricing_job, closeofday_job, rebuild_bills_job, rollback_job, cancellation_job,
+          disaggregation_job],
     schedules=[closeofday_schedule],
-    sensors=[feed_sensor],
+    sensors=[feed_sensor, reaggregation_sensor, cancellation_sensor, bill_rebuild_sensor],
     resources={"database": BillingDatabase(), "inbox": FeedInbox(), "notifier": DocumentNotifier()},
 )

@@ -102,7 +102,7 @@ def _load_reference(folder: Path) -> None:
 
 @main.group(cls=_Group)
 def feed() -> None:
-    """Transaction feeds: submit and process."""
+    """Transaction feeds: submit, process and cancel."""
 
 
 @feed.command("submit")
@@ -132,10 +132,15 @@ def _process(control_file: Path, business_date: date | None) -> bool:
     feed_found = stage_for_processing(control_file)
     outcome = run_aggregation(dagster_instance(), feed_found, business_date)
     _print_feed(feed_found.header_id)
+    return _print_outcome("run", outcome)
+
+
+def _print_outcome(what: str, outcome) -> bool:
+    """Say how a run ended (with the reasons when it failed); True when it succeeded."""
     if outcome.success:
-        click.echo(f"run {outcome.run_id} succeeded")
+        click.echo(f"{what} {outcome.run_id} succeeded")
     else:
-        click.echo(f"run {outcome.run_id} failed:", err=True)
+        click.echo(f"{what} {outcome.run_id} failed:", err=True)
         for failure in outcome.failures:
             click.echo(f"  {failure}", err=True)
     return outcome.success
@@ -158,6 +163,91 @@ def _print_feed(header_id: str) -> None:
                 f"  charges {row['status']} aggregated={row['aggregated']} {row['currency']}: {row['charges']} "
                 f"charges, amount {row['amount']}"
             )
+
+
+@feed.command("cancel")
+@click.argument("header_id")
+def feed_cancel(header_id: str) -> None:
+    """Cancel the feed HEADER_ID: its pending bills, charges and legs go, it ends CNCL.
+
+    Refused, changing nothing, while its charges are on an invoiced bill. The pending bills
+    deleted are then billed afresh without the feed's charges.
+    """
+    from jobs.launch import dagster_instance, run_feed_job
+
+    _engine()
+    outcome = run_feed_job(dagster_instance(), "cancellation_job", header_id)
+    _print_feed(header_id)
+    if not _print_outcome("cancellation run", outcome) or not _follow_up():
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--status", "status_", required=True, type=click.Choice(["EROR", "IGNR"]),
+              help="Roll back transactions in this status.")
+@click.option("--feed", "header_id", help="Only this feed (header_id).")
+@click.option("--source", help="Only feeds of this transaction source.")
+@click.option("--division", help="Only feeds of this division.")
+@click.option("--from", "from_dt", callback=_date, help="Only transactions dated on or after (YYYY-MM-DD).")
+@click.option("--to", "to_dt", callback=_date, help="Only transactions dated on or before (YYYY-MM-DD).")
+def rollback(status_: str, header_id: str | None, source: str | None, division: str | None,
+             from_dt: date | None, to_dt: date | None) -> None:
+    """Roll back EROR or IGNR transactions (C1-TXNRB), then re-aggregate their feeds."""
+    from billing.tfm.rollback import RollbackFilter
+    from jobs.launch import dagster_instance, run_rollback
+
+    RollbackFilter(status_, header_id, source, division, from_dt, to_dt)  # refuses --from later than --to
+    _engine()
+    config = {"status": status_, "feed": header_id, "source": source, "division": division,
+              "from_date": from_dt and from_dt.isoformat(), "to_date": to_dt and to_dt.isoformat()}
+    outcome = run_rollback(dagster_instance(), {k: v for k, v in config.items() if v})
+    if not _print_outcome("rollback run", outcome) or not _follow_up():
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--from-date", "from_dt", callback=_date, required=True,
+              help="Re-rate transactions dated on or after this day (YYYY-MM-DD).")
+@click.option("--division", help="Only accounts of this division.")
+@click.option("--person", help="Only accounts of this person.")
+@click.option("--account", help="Only this account.")
+@click.option("--bill-cycle", help="Only accounts of this bill cycle.")
+def disaggregate(from_dt: date, division: str | None, person: str | None, account: str | None,
+                 bill_cycle: str | None) -> None:
+    """Re-rate after a pricing change: disaggregate, re-aggregate at the new prices, rebuild
+    the pending bills deleted. Invoiced charges stay until their bill is cancelled."""
+    from jobs.launch import dagster_instance, run_disaggregation
+
+    _engine()
+    config = {"from_date": from_dt.isoformat(), "division": division, "person": person, "account": account,
+              "bill_cycle": bill_cycle}
+    outcome = run_disaggregation(dagster_instance(), {k: v for k, v in config.items() if v})
+    if not _print_outcome("disaggregation run", outcome) or not _follow_up():
+        sys.exit(1)
+
+
+def _follow_up() -> bool:
+    """What the re-aggregation and bill rebuild sensors would do, done here and now: the
+    aggregation job of every feed with transactions back in staging, then DoInvoicing again
+    for every day whose pending bills were deleted."""
+    from billing.invoicing.deleted_bills import days_to_rebuild
+    from billing.settings import business_today
+    from billing.tfm.rollback import feeds_to_reaggregate
+    from jobs.launch import dagster_instance, run_bill_rebuild, run_feed_job
+
+    instance = dagster_instance()
+    with _engine().connect() as conn:
+        waiting = feeds_to_reaggregate(conn, business_today())
+    for header_id, _generation in waiting:
+        if not _print_outcome(f"re-aggregation of feed {header_id}: run",
+                              run_feed_job(instance, "aggregation_job", header_id)):
+            return False
+    with _engine().connect() as conn:
+        days = days_to_rebuild(conn)
+    for day, _generation in days:
+        if not _print_outcome(f"pending bills of {day} rebuilt: run", run_bill_rebuild(instance, day)):
+            return False
+    return True
 
 
 @main.command()
@@ -195,10 +285,7 @@ def _close_days(days: list[date], review_days: int) -> bool:
     for each in days:
         outcome = run_closeofday(instance, each, review_days)
         if not outcome.success:
-            click.echo(f"close of day {each}: run {outcome.run_id} failed:", err=True)
-            for failure in outcome.failures:
-                click.echo(f"  {failure}", err=True)
-            return False
+            return _print_outcome(f"close of day {each}: run", outcome)
         _print_day(each)
     return True
 

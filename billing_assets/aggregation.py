@@ -28,6 +28,7 @@ from billing.tfm.leg_status import update_leg_statuses
 from billing.tfm.pricing import verify_pricing
 from billing.tfm.report import charges_by_status, legs_by_status, markdown_table, transactions_by_status
 from billing.tfm.summaries import build_summaries
+from billing_assets.failures import config_date
 from billing_assets.partitions import feeds_partitions
 from resources import BillingDatabase, FeedInbox
 
@@ -35,7 +36,7 @@ GROUP = "aggregation"
 CONTROL_FILE_TAG = "billing/control_file"
 
 
-def _feed_metadata(conn, header_id: str) -> dict:
+def feed_metadata(conn, header_id: str) -> dict:
     by_status = transactions_by_status(conn, header_id)
     rows = [{"status": s, "transactions": e["count"], "amount": e["amount"]} for s, e in by_status.items()]
     return {
@@ -99,13 +100,7 @@ class TransactionValidationConfig(Config):
 
 
 def business_date(config: TransactionValidationConfig) -> date:
-    if not config.business_date:
-        return business_today()
-    try:
-        return date.fromisoformat(config.business_date)
-    except ValueError:
-        raise Failure(description=f"business_date {config.business_date!r} is not a date in YYYY-MM-DD form",
-                      allow_retries=False) from None
+    return config_date("business_date", config.business_date) or business_today()
 
 
 @multi_asset(
@@ -127,7 +122,7 @@ def validate_transactions_and_derive_legs(
     day = business_date(config)
     with database.engine().begin() as conn:
         result = validate_and_derive(conn, header_id, day)
-        feed = _feed_metadata(conn, header_id)
+        feed = feed_metadata(conn, header_id)
         legs = legs_by_status(conn, header_id)
     yield MaterializeResult(
         asset_key="validated_transactions",
@@ -180,7 +175,7 @@ def leg_statuses(context: AssetExecutionContext, database: BillingDatabase) -> M
     header_id = context.partition_key
     with database.engine().begin() as conn:
         legs = update_leg_statuses(conn, header_id)
-        feed = _feed_metadata(conn, header_id)
+        feed = feed_metadata(conn, header_id)
     return MaterializeResult(metadata={**{f"legs_{s}": n for s, n in legs.items()}, **feed})
 
 
@@ -212,7 +207,7 @@ def completed_transactions(context: AssetExecutionContext, database: BillingData
     header_id = context.partition_key
     with database.engine().begin() as conn:
         outcome = mark_completion(conn, header_id)
-        feed = _feed_metadata(conn, header_id)
+        feed = feed_metadata(conn, header_id)
     return MaterializeResult(
         metadata={key: outcome[key] for key in ("legs_completed", "transactions_completed", "calculations_dropped")}
         | feed

@@ -1,13 +1,22 @@
-"""Asset checks: the invariants of DESIGN §6 for the feed just aggregated, and those of the
-bills of a close of day (DESIGN §7)."""
+"""Asset checks: the invariants of DESIGN §6 after every job that moves legs and charges —
+aggregation (for its feed), rollback, cancellation and disaggregation (over the whole
+database, since they reach across feeds) — and those of the bills of a close of day (§7)."""
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetsDefinition, asset_check
 
 from billing.invoicing.invariants import bill_totals_off, charges_on_two_bills, unbilled_charges
 from billing.tfm.invariants import charge_sqis_match_legs, comp_legs_on_one_charge, feed_reconciles
 from billing_assets.aggregation import aggregation_cleanup
+from billing_assets.cancellation import cancelled_feed
 from billing_assets.closeofday import partition_day, pending_bills
+from billing_assets.disaggregation import completed_disaggregation
+from billing_assets.rollback import rolled_back_transactions
 from resources import BillingDatabase
+
+COMP_LEGS = "Each COMP leg sits on exactly one non-canceled billable charge"
+SQIS = "has SQIs (count, volume, amount) equal to the sums over its COMP legs"
+RECONCILES = ("Every row of the feed is stored with a final status and, for a validated feed, amounts by status add "
+              "up to the control total.")
 
 
 def _result(problems: list[str]) -> AssetCheckResult:
@@ -17,25 +26,38 @@ def _result(problems: list[str]) -> AssetCheckResult:
     )
 
 
-@asset_check(asset=aggregation_cleanup, blocking=True, description="Each COMP leg sits on exactly one "
-             "non-canceled billable charge.")
-def comp_legs_charged_once(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
-    with database.engine().connect() as conn:
-        return _result(comp_legs_on_one_charge(conn, context.partition_key))
+def _invariant_check(asset: AssetsDefinition, name: str, description: str, invariant, per_feed: bool):
+    """A blocking check of ``invariant`` — for the run's feed partition, or the whole database."""
+
+    @asset_check(asset=asset, name=name, blocking=True, description=description)
+    def _check(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
+        with database.engine().connect() as conn:
+            return _result(invariant(conn, context.partition_key) if per_feed else invariant(conn))
+
+    return _check
 
 
-@asset_check(asset=aggregation_cleanup, blocking=True, description="Each charge holding the feed's legs has "
-             "SQIs (count, volume, amount) equal to the sums over its COMP legs.")
-def charge_sqis_equal_leg_sums(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
-    with database.engine().connect() as conn:
-        return _result(charge_sqis_match_legs(conn, context.partition_key))
+def _database_checks(asset: AssetsDefinition):
+    return (
+        _invariant_check(asset, "comp_legs_charged_once", f"{COMP_LEGS} (whole database).", comp_legs_on_one_charge,
+                         per_feed=False),
+        _invariant_check(asset, "charge_sqis_equal_leg_sums", f"Each billable charge made from transactions {SQIS}.",
+                         charge_sqis_match_legs, per_feed=False),
+    )
 
 
-@asset_check(asset=aggregation_cleanup, blocking=True, description="Every row of the feed is stored with a "
-             "final status and, for a validated feed, amounts by status add up to the control total.")
-def feed_reconciles_with_control(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
-    with database.engine().connect() as conn:
-        return _result(feed_reconciles(conn, context.partition_key))
+feed_comp_legs = _invariant_check(aggregation_cleanup, "comp_legs_charged_once", f"{COMP_LEGS}.",
+                                  comp_legs_on_one_charge, per_feed=True)
+feed_charge_sqis = _invariant_check(aggregation_cleanup, "charge_sqis_equal_leg_sums",
+                                    f"Each charge holding the feed's legs {SQIS}.", charge_sqis_match_legs,
+                                    per_feed=True)
+feed_reconciles_check = _invariant_check(aggregation_cleanup, "feed_reconciles_with_control", RECONCILES,
+                                         feed_reconciles, per_feed=True)
+rollback_comp_legs, rollback_charge_sqis = _database_checks(rolled_back_transactions)
+cancellation_comp_legs, cancellation_charge_sqis = _database_checks(cancelled_feed)
+cancelled_feed_reconciles = _invariant_check(cancelled_feed, "feed_reconciles_with_control", RECONCILES,
+                                             feed_reconciles, per_feed=True)
+disaggregation_comp_legs, disaggregation_charge_sqis = _database_checks(completed_disaggregation)
 
 
 @asset_check(asset=pending_bills, blocking=True, description="Each bill of the day: subtotal = the sum of its "

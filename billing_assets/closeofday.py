@@ -22,6 +22,7 @@ from dagster import (
 from billing.closeofday.days import DayOutOfOrder, check_in_order, record_closed
 from billing.errors import BillingError
 from billing.invoicing.bill_run import create_bills
+from billing.invoicing.deleted_bills import mark_rebuilt
 from billing.invoicing.documents import queue_documents, send_documents
 from billing.invoicing.finalize import finalize_bills
 from billing.invoicing.report import bill_totals, bills_of_day
@@ -54,7 +55,8 @@ def _bills_metadata(conn, day: date) -> dict:
     tags={"seed_batch": "DoInvoicing"},
     description="DoInvoicing: a PENDING bill for every account whose bill cycle closes on the day, one FREEZABLE "
     "segment per unbilled charge ending in (or before) the window; DNRT charges rated, other currencies "
-    "converted, tax of the bill date. Refuses a day whose previous day is not closed.",
+    "converted, tax of the bill date. Refuses a day whose previous day is not closed. Run again for a day whose "
+    "pending bills a cancellation or disaggregation deleted, it bills those accounts afresh.",
 )
 def pending_bills(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
     day = partition_day(context)
@@ -64,8 +66,9 @@ def pending_bills(context: AssetExecutionContext, database: BillingDatabase) -> 
         except DayOutOfOrder as refused:
             raise Failure(description=str(refused), allow_retries=False) from None
         created = create_bills(conn, day)
+        rebuilt = mark_rebuilt(conn, day)
         metadata = _bills_metadata(conn, day)
-    return MaterializeResult(metadata={**created, **metadata})
+    return MaterializeResult(metadata={**created, "deleted_bills_rebuilt": rebuilt, **metadata})
 
 
 class FinalizeConfig(Config):

@@ -16,7 +16,10 @@ from dagster import (
 from billing.settings import BUSINESS_TIMEZONE
 
 from billing_assets.aggregation import GROUP as AGGREGATION_GROUP
+from billing_assets.cancellation import GROUP as CANCELLATION_GROUP
 from billing_assets.closeofday import GROUP as CLOSEOFDAY_GROUP
+from billing_assets.disaggregation import GROUP as DISAGGREGATION_GROUP
+from billing_assets.rollback import GROUP as ROLLBACK_GROUP
 
 aggregation_job = define_asset_job(
     "aggregation_job",
@@ -41,6 +44,37 @@ closeofday_job = define_asset_job(
     "closed, with the bill checks.",
 )
 
+rebuild_bills_job = define_asset_job(
+    "rebuild_bills_job",
+    selection=AssetSelection.assets("pending_bills"),
+    executor_def=in_process_executor,
+    description="DoInvoicing run again for one day whose pending bills a cancellation or a disaggregation "
+    "deleted: their accounts billed afresh from the charges as they are now, with the bill checks.",
+)
+
+rollback_job = define_asset_job(
+    "rollback_job",
+    selection=AssetSelection.groups(ROLLBACK_GROUP),
+    executor_def=in_process_executor,
+    description="Rollback (C1-TXNRB) of EROR or IGNR transactions, with the invariant checks; the re-aggregation "
+    "sensor then re-runs the aggregation job of each affected feed.",
+)
+
+cancellation_job = define_asset_job(
+    "cancellation_job",
+    selection=AssetSelection.groups(CANCELLATION_GROUP),
+    executor_def=in_process_executor,
+    description="Cancellation of one feed partition: C1-DELBL → C1-TXNCU (CNCL) → C1-TXCNC, with the invariant "
+    "checks. Refused while the feed's charges are invoiced.",
+)
+
+disaggregation_job = define_asset_job(
+    "disaggregation_job",
+    selection=AssetSelection.groups(DISAGGREGATION_GROUP),
+    executor_def=in_process_executor,
+    description="Disaggregation (re-rating): C1-DISTG → C1-BSEGD → C1-PNBD → C1-IDENT → C1-PDTXN → C1-TXNCU "
+    "(DISAGG) → C1-DARSU, with the invariant checks; re-aggregation and bill rebuilds follow.",
+)
 
 
 @schedule(job=closeofday_job, cron_schedule="0 1 * * *", execution_timezone=BUSINESS_TIMEZONE,

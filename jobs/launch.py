@@ -70,33 +70,52 @@ def stage_for_processing(control_path: Path) -> Feed:
 
 
 def run_aggregation(instance: DagsterInstance, feed: Feed, business_date: Optional[date] = None) -> RunOutcome:
-    key = feed.header_id
-    if not instance.has_dynamic_partition(feeds_partitions.name, key):
-        instance.add_dynamic_partitions(feeds_partitions.name, [key])
+    return run_feed_job(instance, "aggregation_job", feed.header_id, business_date,
+                        tags={CONTROL_FILE_TAG: str(feed.control.path)})
+
+
+def run_feed_job(instance: DagsterInstance, job_name: str, header_id: str, business_date: Optional[date] = None,
+                 tags: Optional[dict] = None) -> RunOutcome:
+    """Run a feed-partitioned job (aggregation — a re-aggregation needs no files —, or
+    cancellation) for one feed, registering its partition if this instance has not seen it."""
+    if not instance.has_dynamic_partition(feeds_partitions.name, header_id):
+        instance.add_dynamic_partitions(feeds_partitions.name, [header_id])
     run_config = dict(QUIET_CONSOLE)
     if business_date is not None:
         run_config["ops"] = {"validate_transactions_and_derive_legs": {"config": {"business_date": str(business_date)}}}
-    result = _defs().resolve_job_def("aggregation_job").execute_in_process(
-        instance=instance,
-        partition_key=key,
-        run_config=run_config,
-        tags={CONTROL_FILE_TAG: str(feed.control.path)},
-        raise_on_error=False,
+    result = _defs().resolve_job_def(job_name).execute_in_process(
+        instance=instance, partition_key=header_id, run_config=run_config, tags=tags or {}, raise_on_error=False,
     )
+    return _outcome(result)
+
+
+def run_rollback(instance: DagsterInstance, config: dict) -> RunOutcome:
+    """The rollback job with the C1-TXNRB parameters of ``RollbackConfig``."""
+    return _run(instance, "rollback_job", {"rolled_back_transactions": {"config": config}})
+
+
+def run_disaggregation(instance: DagsterInstance, config: dict) -> RunOutcome:
+    """The disaggregation job with the C1-DISTG parameters of ``DisaggregationConfig``."""
+    return _run(instance, "disaggregation_job", {"disaggregation_requests": {"config": config}})
+
+
+def run_bill_rebuild(instance: DagsterInstance, day: date) -> RunOutcome:
+    """DoInvoicing again for a day whose pending bills were deleted."""
+    return _run(instance, "rebuild_bills_job", {}, partition_key=day.isoformat())
+
+
+def _run(instance: DagsterInstance, job_name: str, ops: dict, partition_key: Optional[str] = None) -> RunOutcome:
+    result = _defs().resolve_job_def(job_name).execute_in_process(
+        instance=instance, run_config={**QUIET_CONSOLE, "ops": ops}, partition_key=partition_key,
+        raise_on_error=False)
     return _outcome(result)
 
 
 def run_pricing_refresh(instance: DagsterInstance) -> RunOutcome:
-    result = _defs().resolve_job_def("refresh_pricing_job").execute_in_process(
-        instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False
-    )
-    return _outcome(result)
+    return _run(instance, "refresh_pricing_job", {})
 
 
 def run_closeofday(instance: DagsterInstance, day: date, review_days: int = 0) -> RunOutcome:
     """Close one business day (the job refuses it unless the previous day is closed)."""
-    run_config = {**QUIET_CONSOLE, "ops": {"completed_bills": {"config": {"review_days": review_days}}}}
-    result = _defs().resolve_job_def("closeofday_job").execute_in_process(
-        instance=instance, partition_key=day.isoformat(), run_config=run_config, raise_on_error=False
-    )
-    return _outcome(result)
+    return _run(instance, "closeofday_job", {"completed_bills": {"config": {"review_days": review_days}}},
+                partition_key=day.isoformat())

@@ -287,6 +287,9 @@ txn_header = Table(
     Column("file_record_count", Integer),
     Column("file_total_amount", Money),
     Column("file_total_volume", Money),
+    # Raised each time a rollback or disaggregation sends some of the feed's transactions back
+    # to staging: the re-aggregation sensor runs the feed once per generation.
+    Column("reprocess_no", Integer, nullable=False, server_default="0"),
     Index("ix_txn_header_duplicate", "external_header_id", "header_dt", "status"),
 )
 
@@ -539,4 +542,57 @@ disagg_req = Table(
     _id("person_id"),
     Column("from_dt", Date, nullable=False),
     _code("status", nullable=False),
+)
+
+# --- rollback, cancellation and disaggregation (DESIGN §6) -----------------------------------
+
+disagg_leg = Table(
+    "disagg_leg",
+    metadata,
+    # The seed's CI_DISAGG_TXN_PRITM_DETAIL: each leg a request takes apart (C1-IDENT), with
+    # what happens to its non-aggregated charge; P until C1-PDTXN has processed it, then C.
+    Column("leg_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("req_id", BigInteger, nullable=False, index=True),
+    Column("txn_id", BigInteger, nullable=False),
+    Column("header_id", String(120), nullable=False),
+    Column("bill_chg_id", BigInteger),
+    Column("aggregated_sw", String(1)),
+    _code("action_cd"),
+    Column("status", String(1), nullable=False),
+)
+
+disagg_charge = Table(
+    "disagg_charge",
+    metadata,
+    # The seed's CI_DISAGG_BCHG_DETAIL: each aggregated charge a request takes apart, with its
+    # action (DELETE, CANCEL, NO_ACTION); P until C1-TXNCU (DISAGG) has applied it, then C.
+    Column("bill_chg_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("req_id", BigInteger, nullable=False, index=True),
+    _code("action_cd", nullable=False),
+    Column("status", String(1), nullable=False),
+)
+
+deleted_bill = Table(
+    "deleted_bill",
+    metadata,
+    # The seed's CI_DELETE_BILL_DETAIL: pending bills deleted by a cancellation (CNCL, the
+    # feed's header_id) or a disaggregation (DISAGG, the request id), DELETED until the close
+    # of day of their bill date has been run again and billed the account afresh (REBUILT).
+    _id("bill_id", primary_key=True),
+    _id("account_id", nullable=False),
+    Column("bill_dt", Date, nullable=False),
+    _code("request_type", nullable=False),
+    Column("request_ref", String(120), nullable=False),
+    _code("status", nullable=False),
+)
+
+pricing_change = Table(
+    "pricing_change",
+    metadata,
+    # A price assignment that a reference load added or changed, and the first date it
+    # matters from; the pricing-change sensor turns these into disaggregation requests.
+    Column("load_id", Integer, primary_key=True, autoincrement=False),
+    _id("price_assignment_id", primary_key=True),
+    Column("from_dt", Date, nullable=False),
+    _code("status", nullable=False),  # NEW, then REQUESTED (requests made) or NONE (nothing processed)
 )

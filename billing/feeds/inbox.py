@@ -95,8 +95,12 @@ def move_files(files: list[Path], folder: Path) -> Path:
 def quarantine(control_path: Path, reason: str, quarantine_root: Path, name: str | None = None) -> Path:
     """Move a feed's files (control, and data file when it can be named) to quarantine."""
     files = [control_path, *_named_data_file(control_path)]
-    folder = _free_folder(quarantine_root / (name or control_path.name[: -len(CONTROL_SUFFIX)]))
-    return file_with_reason(files, folder, reason)
+    return quarantine_files(files, reason, quarantine_root, name or control_path.name[: -len(CONTROL_SUFFIX)])
+
+
+def quarantine_files(files: list[Path], reason: str, quarantine_root: Path, name: str) -> Path:
+    """Move files into a new folder ``quarantine/<name>`` (``<name>.2``… when taken) with the reason."""
+    return file_with_reason(files, _free_folder(quarantine_root / name), reason)
 
 
 def file_with_reason(files: list[Path], folder: Path, reason: str) -> Path:

@@ -48,6 +48,7 @@ def _drop_calculations_of_errors(conn: Connection, header_id: str) -> int:
     leg, d = txn_leg, txn_detail
     # Driven from the (few) EROR transactions, through the legs' txn_id index.
     in_error = select(d.c.txn_id).where(d.c.header_id == header_id, d.c.status == "EROR")
-    rated_in_error = and_(leg.c.txn_id.in_(in_error), leg.c.calc_amount.is_not(None))
+    # A leg kept COMP through a partial disaggregation keeps its rating: its charge holds it.
+    rated_in_error = and_(leg.c.txn_id.in_(in_error), leg.c.calc_amount.is_not(None), leg.c.status != "COMP")
     drop_leg_lines(conn, select(leg.c.leg_id).where(rated_in_error).subquery())
     return conn.execute(update(leg).where(rated_in_error).values(calc_amount=None)).rowcount

@@ -225,7 +225,8 @@ def _record_problems(conn: Connection, batch, header) -> int:
 
 
 def _derive(conn: Connection, batch, header_id: str) -> int:
-    """One ``INPD`` leg per rule leg of each transaction still ``INPD``."""
+    """One ``INPD`` leg per rule leg of each transaction still ``INPD`` — but for the legs a
+    rollback or a partial disaggregation kept aside: those stay as they are (same leg id)."""
     d = txn_detail
     a = accounts
     rl = rule_legs
@@ -240,9 +241,11 @@ def _derive(conn: Connection, batch, header_id: str) -> int:
         (rl.c.param_source == "product_code", func.coalesce(d.c.product_code, "")),
         else_="",
     )
+    leg_id = batch.c.txn_id * LEG_ID_TXN_FACTOR + rl.c.leg_seq
+    kept = txn_leg.alias("kept")  # legs kept aside by a rollback or a disaggregation
     legs = (
         select(
-            batch.c.txn_id * LEG_ID_TXN_FACTOR + rl.c.leg_seq,
+            leg_id,
             batch.c.txn_id,
             literal(header_id),
             rl.c.leg_seq,
@@ -258,7 +261,7 @@ def _derive(conn: Connection, batch, header_id: str) -> int:
             .join(rl, rl.c.rule_id == batch.c.rule_id)
             .join(a, a.c.account_id == batch.c.account_id)
         )
-        .where(d.c.status == "INPD")
+        .where(d.c.status == "INPD", ~exists().where(kept.c.leg_id == leg_id))
     )
     columns = ["leg_id", "txn_id", "header_id", "leg_seq", "account_id", "price_item_cd",
                "param_value", "txn_dt", "processing_dt", "status"]

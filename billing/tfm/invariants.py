@@ -19,23 +19,28 @@ from billing.tfm.upload import feed_header
 SAMPLE = 5
 
 
-def comp_legs_on_one_charge(conn: Connection, header_id: str) -> list[str]:
-    """Each ``COMP`` leg sits on exactly one non-canceled charge."""
+def comp_legs_on_one_charge(conn: Connection, header_id: str | None = None) -> list[str]:
+    """Each ``COMP`` leg (of the feed, or of every feed) sits on exactly one non-canceled charge."""
     leg, c = txn_leg, bill_chg
-    orphans = conn.execute(
-        select(leg.c.leg_id)
+    query = (
+        select(leg.c.leg_id, leg.c.header_id)
         .select_from(leg.outerjoin(c, c.c.bill_chg_id == leg.c.bill_chg_id))
-        .where(leg.c.header_id == header_id, leg.c.status == "COMP",
-               or_(c.c.bill_chg_id.is_(None), c.c.status == "CANCELED"))
+        .where(leg.c.status == "COMP", or_(c.c.bill_chg_id.is_(None), c.c.status == "CANCELED"))
         .limit(SAMPLE)
-    ).scalars().all()
-    return [f"COMP leg {leg_id} of feed {header_id} is on no billable charge" for leg_id in orphans]
+    )
+    if header_id is not None:
+        query = query.where(leg.c.header_id == header_id)
+    return [f"COMP leg {leg_id} of feed {feed} is on no billable charge" for leg_id, feed in conn.execute(query)]
 
 
-def charge_sqis_match_legs(conn: Connection, header_id: str) -> list[str]:
-    """Each charge holding legs of the feed has SQIs equal to the sums over its legs."""
+def charge_sqis_match_legs(conn: Connection, header_id: str | None = None) -> list[str]:
+    """Each charge holding legs of the feed — or each billable charge made from transactions,
+    when no feed is given — has SQIs equal to the sums over its legs."""
     leg, c = txn_leg, bill_chg
-    charge_ids = select(leg.c.bill_chg_id).where(leg.c.header_id == header_id, leg.c.bill_chg_id.is_not(None))
+    if header_id is not None:
+        charge_ids = select(leg.c.bill_chg_id).where(leg.c.header_id == header_id, leg.c.bill_chg_id.is_not(None))
+    else:
+        charge_ids = select(c.c.bill_chg_id).where(c.c.source == "TFM", c.c.status == "BILLABLE")
     sums = leg_sums(charge_ids, CHARGED_LEG_STATUSES)  # another feed's legs may be INPD on it
     rows = conn.execute(
         select(c.c.bill_chg_id, c.c.txn_count, c.c.txn_volume, c.c.txn_amount, sums.c.n, sums.c.volume, sums.c.amount)

@@ -1,0 +1,73 @@
+"""Shared by the rollback, cancellation and disaggregation tests: the feeds, the tables as
+the tests compare them, and the jobs run as the CLI runs them (re-aggregation and bill
+rebuilds included)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from dagster import DagsterInstance
+from sqlalchemy import Engine, select
+
+from billing.db.schema import bill_chg, metadata, txn_detail, txn_detail_stg, txn_leg
+from billing.invoicing.deleted_bills import days_to_rebuild
+from billing.tfm.rollback import feeds_to_reaggregate
+from jobs.launch import run_bill_rebuild, run_feed_job
+from tests.world import BUSINESS_DATE, REFERENCE_TABLES, rows
+
+# Every table a job may change: all but the reference data and what is derived from it.
+UNCHANGED_BY_JOBS = REFERENCE_TABLES | {"pricing_effective", "pricing_effective_build"}
+
+
+def billing_state(engine: Engine) -> dict[str, list[tuple]]:
+    """The full contents of every table the jobs write, for before/after comparisons."""
+    with engine.connect() as conn:
+        return {table.name: sorted(conn.execute(select(table)).all(), key=repr)
+                for table in metadata.sorted_tables if table.name not in UNCHANGED_BY_JOBS}
+
+
+def charges(engine: Engine, *, with_ids: bool = False) -> list[tuple]:
+    """Charges as (account, price item, param, start, end, status, count, volume, amount,
+    charge amount), sorted; money as text so both backends compare alike."""
+    c = bill_chg
+    found = rows(engine, c, "bill_chg_id", "account_id", "price_item_cd", "param_value", "start_dt", "end_dt",
+                 "status", "txn_count", "txn_volume", "txn_amount", "charge_amount")
+    shaped = [(*r[1:4], str(r[4]), str(r[5]), r[6], r[7], _text(r[8]), _text(r[9]), _text(r[10])) for r in found]
+    if with_ids:
+        shaped = [(r[0], *s) for r, s in zip(found, shaped)]
+    return sorted(shaped, key=repr)
+
+
+def _text(value) -> str | None:
+    return None if value is None else f"{Decimal(value):.2f}"
+
+
+def transaction_statuses(engine: Engine, header_id: str) -> dict[str, str]:
+    result = {}
+    for table in (txn_detail, txn_detail_stg):
+        for external_id, status in rows(engine, table, "external_txn_id", "status",
+                                        where=table.c.header_id == header_id):
+            result[external_id] = status
+    return result
+
+
+def legs(engine: Engine, header_id: str) -> list[tuple]:
+    """(leg_id, account, price item, status, charged) of the feed's legs."""
+    found = rows(engine, txn_leg, "leg_id", "account_id", "price_item_cd", "status", "bill_chg_id",
+                 where=txn_leg.c.header_id == header_id)
+    return [(leg_id, account, item, status, charge is not None) for leg_id, account, item, status, charge in found]
+
+
+def follow_up(engine: Engine, instance: DagsterInstance) -> None:
+    """What ``billing rollback|disaggregate|feed cancel`` run after their job: the feeds with
+    transactions back in staging re-aggregated, then the deleted pending bills rebuilt."""
+    with engine.connect() as conn:
+        waiting = feeds_to_reaggregate(conn, BUSINESS_DATE)
+    for header_id, _ in waiting:
+        outcome = run_feed_job(instance, "aggregation_job", header_id, BUSINESS_DATE)
+        assert outcome.success, outcome.failures
+    with engine.connect() as conn:
+        days = days_to_rebuild(conn)
+    for day, _ in days:
+        outcome = run_bill_rebuild(instance, day)
+        assert outcome.success, outcome.failures
