@@ -33,7 +33,7 @@ def _postgres_engine():
 def _truncate_all(engine: Engine) -> None:
     names = ", ".join(table.name for table in metadata.sorted_tables)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names}"))
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
 
 
 @pytest.fixture(params=BACKENDS)

@@ -7,8 +7,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from dagster import DagsterInstance
-from sqlalchemy import DateTime, Engine, select
+from sqlalchemy import DateTime, Engine, make_url, select, text
 
+from billing.db.engine import make_engine
+from billing.db.migrate import upgrade
 from billing.db.schema import bill_chg, metadata, txn_detail, txn_detail_stg, txn_leg
 from billing.invoicing.deleted_bills import days_to_rebuild
 from billing.tfm.rollback import feeds_to_reaggregate
@@ -75,3 +77,24 @@ def follow_up(engine: Engine, instance: DagsterInstance) -> None:
     for day, _ in days:
         outcome = run_bill_rebuild(instance, day)
         assert outcome.success, outcome.failures
+
+
+def twin_database(db_url: str, tmp_path, monkeypatch) -> Engine:
+    """A second empty, migrated billing database on the same backend, made the one the jobs
+    use (``BILLING_DATABASE_URL``): the same day replayed there — killed part-way — must end
+    exactly like the clean run in the first."""
+    if db_url.startswith("sqlite"):
+        twin = f"sqlite:///{tmp_path / 'twin.db'}"
+    else:
+        base = make_url(db_url)
+        name = f"{base.database}_twin"
+        admin = make_engine(base.set(database="postgres").render_as_string(hide_password=False))
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        twin = base.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(twin)
+    upgrade(engine)
+    monkeypatch.setenv("BILLING_DATABASE_URL", twin)
+    return engine

@@ -387,6 +387,9 @@ txn_leg = Table(
     Column("agg_period_end", Date),
     Column("summary_id", BigInteger),
     Column("bill_chg_id", BigInteger, index=True),
+    # The pricing version (reference load) the leg was priced by: a disaggregation re-rates
+    # the legs priced before the pricing it re-rates to, and leaves the others alone.
+    Column("priced_load_id", Integer),
     Index("ix_txn_leg_header", "header_id", "status"),
 )
 
@@ -542,6 +545,8 @@ disagg_req = Table(
     _id("person_id"),
     Column("from_dt", Date, nullable=False),
     _code("status", nullable=False),
+    # The pricing version (reference load) the request re-rates to.
+    Column("reference_load_id", Integer),
 )
 
 # --- rollback, cancellation and disaggregation (DESIGN §6) -----------------------------------

@@ -2,7 +2,9 @@
 C1-PNBD → C1-IDENT → C1-PDTXN → C1-TXNCU (``DISAGG``) → C1-DARSU.
 
 Requests are per account (as the seed's are): every leg of the account dated on or after the
-from-date is taken apart, unless its charge is on a ``FROZEN``/``PENDING_CANCEL`` segment —
+from-date and priced before the current pricing (``txn_leg.priced_load_id``; legs priced by
+it already are right as they are, which also makes a repeated run a no-op) is taken apart,
+unless its charge is on a ``FROZEN``/``PENDING_CANCEL`` segment —
 an invoice stands until it is cancelled by a credit note, after which its segments are
 ``CANCELED`` and its charges are cancelled here (``CANCEL``) and re-rated. One choice beyond
 the seed: an aggregated charge is taken apart whole — legs dated before the from-date
@@ -26,12 +28,14 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    Integer,
     String,
     and_,
     case,
     cast,
     delete,
     exists,
+    func,
     insert,
     literal,
     select,
@@ -57,6 +61,7 @@ from billing.invoicing.deleted_bills import delete_emptied_bills, delete_listed_
 from billing.tfm.calc_lines import charge_line_id, drop_leg_lines
 from billing.tfm.charge_totals import recompute_aggregated_charges
 from billing.tfm.moves import bump_reprocess, move_detail_to_staged
+from billing.tfm.pricing import pricing_version
 
 PROCESSED_LEG_STATUSES = ("COMP", "IGNR")
 INVOICED_SEGMENT_STATUSES = ("FROZEN", "PENDING_CANCEL")
@@ -74,15 +79,17 @@ class DisaggregationScope:
 
 
 def create_requests(conn: Connection, scope: DisaggregationScope) -> int:
-    """C1-DISTG: one ``PENDING`` request per account in scope with processed legs dated on or
-    after the from-date, unless the account has a pending request already."""
+    """C1-DISTG: one ``PENDING`` request per account in scope that has legs to re-rate — dated
+    on or after the from-date, priced before the current pricing and not invoiced — unless
+    it has a pending request already. Run again once they are re-rated, it finds none."""
     a, leg, r = accounts, txn_leg, disagg_req
+    version = pricing_version(conn)
     chosen = (
         select(a.c.account_id, a.c.person_id, literal(scope.from_dt, r.c.from_dt.type).label("from_dt"),
-               literal("PENDING").label("status"))
+               literal("PENDING").label("status"), literal(version, Integer()).label("reference_load_id"))
         .where(
-            exists().where(leg.c.account_id == a.c.account_id, leg.c.status.in_(PROCESSED_LEG_STATUSES),
-                           leg.c.txn_dt >= scope.from_dt),
+            exists().where(leg.c.account_id == a.c.account_id, leg.c.txn_dt >= scope.from_dt,
+                           _stale(leg, version), _not_invoiced(leg)),
             ~exists().where(r.c.account_id == a.c.account_id, r.c.status == "PENDING"),
         )
     )
@@ -93,9 +100,20 @@ def create_requests(conn: Connection, scope: DisaggregationScope) -> int:
     return insert_numbered(conn, disagg_req, "req_id", chosen, order_by=("account_id",))
 
 
+def _stale(leg, version) -> ColumnElement[bool]:
+    """A processed leg priced before ``version`` (legs from before versions were stamped too)."""
+    return and_(leg.c.status.in_(PROCESSED_LEG_STATUSES), func.coalesce(leg.c.priced_load_id, -1) < version)
+
+
+def _not_invoiced(leg) -> ColumnElement[bool]:
+    """The leg's charge, if any, is on no ``FROZEN``/``PENDING_CANCEL`` segment."""
+    s = bill_segment.alias("invoiced")
+    return ~exists().where(s.c.bill_chg_id == leg.c.bill_chg_id, s.c.status.in_(INVOICED_SEGMENT_STATUSES))
+
+
 def _pending_requests():
-    return select(disagg_req.c.req_id, disagg_req.c.account_id, disagg_req.c.from_dt).where(
-        disagg_req.c.status == "PENDING")
+    r = disagg_req
+    return select(r.c.req_id, r.c.account_id, r.c.from_dt, r.c.reference_load_id).where(r.c.status == "PENDING")
 
 
 def delete_pending_bill_segments(conn: Connection) -> dict[str, int]:
@@ -118,7 +136,7 @@ def identify_legs(conn: Connection) -> dict[str, int]:
     (the charge is cancelled already) — and the aggregated charges they sit on."""
     r = _pending_requests().subquery()
     leg, dl = txn_leg, disagg_leg
-    by_date = _identify(conn, r, leg.c.txn_dt >= r.c.from_dt)
+    by_date = _identify(conn, r, and_(leg.c.txn_dt >= r.c.from_dt, _stale(leg, r.c.reference_load_id)))
     taken = select(dl.c.bill_chg_id).where(dl.c.status == "P", dl.c.aggregated_sw == "Y")
     whole_charges = _identify(conn, r, leg.c.bill_chg_id.in_(taken))
     dc = disagg_charge
@@ -153,7 +171,7 @@ def _identify(conn: Connection, requests, condition: ColumnElement[bool]) -> int
         .where(
             leg.c.status.in_(PROCESSED_LEG_STATUSES),
             condition,
-            ~and_(s.c.status.is_not(None), s.c.status.in_(INVOICED_SEGMENT_STATUSES)),
+            _not_invoiced(leg),
             ~exists().where(dl.c.leg_id == leg.c.leg_id),
         )
     )

@@ -45,6 +45,7 @@ from billing.rating import rate, sqi_quantity
 from billing.reference.rates import conversion_rate
 from billing.tfm.calc_lines import add_leg_lines
 from billing.tfm.exceptions import ROLLBACK_HINT, add_to_rollback_list, mark_in_error, record_exceptions
+from billing.tfm.pricing import pricing_version
 
 LIVE_CONTRACT_STATUSES = ("ACTIVE", "PENDING_STOP", "STOPPED")
 
@@ -80,7 +81,7 @@ def update_leg_statuses(conn: Connection, header_id: str) -> dict[str, int]:
         _gather_facts(conn, facts, header_id)
         analyze(conn, facts)
         _decide(conn, facts)
-        _apply(conn, facts)
+        _apply(conn, facts, pricing_version(conn))
         analyze(conn, txn_leg)
         add_leg_lines(conn, header_id, facts)  # the facts hold what the legs were just given
         _record_leg_errors(conn, header_id, leg.c.leg_id.in_(select(facts.c.leg_id)))
@@ -216,7 +217,7 @@ def _decide(conn: Connection, facts) -> None:
     )
 
 
-def _apply(conn: Connection, facts) -> None:
+def _apply(conn: Connection, facts, priced_by: int | None) -> None:
     """Write the facts onto the legs: ``EROR`` with its code, else ``IGNR`` or ``INPD``."""
     f, leg = facts, txn_leg
     copied = (
@@ -239,6 +240,7 @@ def _apply(conn: Connection, facts) -> None:
         .where(leg.c.leg_id == f.c.leg_id)
         .values(
             status=case((f.c.error_code.is_not(None), "EROR"), (f.c.ignore_sw == "Y", "IGNR"), else_="INPD"),
+            priced_load_id=priced_by,
             **{name: f.c[name] for name in copied},
         )
     )

@@ -53,12 +53,18 @@ def refresh_effective_pricing(conn: Connection) -> dict[str, int]:
     return counts
 
 
+def pricing_version(conn: Connection) -> int | None:
+    """The reference data load the effective pricing was last built from: what legs priced
+    now are priced by (C1-TXNEX stamps it on them; a disaggregation re-rates older ones)."""
+    return conn.execute(
+        select(pricing_effective_build.c.reference_load_id).order_by(pricing_effective_build.c.build_no.desc()).limit(1)
+    ).scalar()
+
+
 def effective_pricing_is_current(conn: Connection) -> bool:
     latest_load = conn.execute(select(func.max(reference_load.c.load_id))).scalar()
-    built_from = conn.execute(
-        select(pricing_effective_build.c.reference_load_id).order_by(pricing_effective_build.c.build_no.desc()).limit(1)
-    ).first()
-    return built_from is not None and built_from[0] == latest_load
+    built_from = pricing_version(conn)
+    return built_from is not None and built_from == latest_load
 
 
 def verify_pricing(conn: Connection, header_id: str) -> dict[str, int]:

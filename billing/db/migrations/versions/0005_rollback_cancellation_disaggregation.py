@@ -1,6 +1,7 @@
 """Rollback, cancellation and disaggregation: the disaggregation work lists (legs and
 aggregated charges taken apart), the pending bills deleted and waiting to be rebuilt, the
-pricing changes that ask for a re-rating, and a feed's reprocessing generation.
+pricing changes that ask for a re-rating, the pricing a request re-rates to and a leg was priced by, and
+a feed's reprocessing generation.
 
 Revision ID: 0005
 Revises: 0004
@@ -17,6 +18,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("txn_header", sa.Column("reprocess_no", sa.Integer, nullable=False, server_default="0"))
+    op.add_column("disagg_req", sa.Column("reference_load_id", sa.Integer))
+    op.add_column("txn_leg", sa.Column("priced_load_id", sa.Integer))
     op.create_table(
         "disagg_leg",
         sa.Column("leg_id", sa.BigInteger, primary_key=True, autoincrement=False),
@@ -58,4 +61,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("pricing_change", "deleted_bill", "disagg_charge", "disagg_leg"):
         op.drop_table(table)
+    op.drop_column("txn_leg", "priced_load_id")
+    op.drop_column("disagg_req", "reference_load_id")
     op.drop_column("txn_header", "reprocess_no")
