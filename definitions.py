@@ -23,6 +23,7 @@ from resources import BillingDatabase, DocumentNotifier, FeedInbox
 from sensors.bill_rebuilds import bill_rebuild_sensor
 from sensors.cancellations import cancellation_sensor
 from sensors.feeds import feed_sensor
+from sensors.pricing_changes import pricing_change_sensor
 from sensors.reaggregation import reaggregation_sensor
 
 defs = Definitions(
@@ -33,6 +34,6 @@ defs = Definitions(
     jobs=[aggregation_job, refresh_pricing_job, closeofday_job, rebuild_bills_job, rollback_job, cancellation_job,
           disaggregation_job],
     schedules=[closeofday_schedule],
-    sensors=[feed_sensor, reaggregation_sensor, cancellation_sensor, bill_rebuild_sensor],
+    sensors=[feed_sensor, reaggregation_sensor, cancellation_sensor, bill_rebuild_sensor, pricing_change_sensor],
     resources={"database": BillingDatabase(), "inbox": FeedInbox(), "notifier": DocumentNotifier()},
 )

@@ -82,14 +82,22 @@ def reference() -> None:
 
 @reference.command("load")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def reference_load(folder: Path) -> None:
-    """Load (upsert) the reference data FOLDER, then refresh effective pricing."""
-    _load_reference(folder)
+@click.option("--no-disaggregate", is_flag=True, help="Leave the re-rating a pricing change asks for to an operator "
+              "(the pricing-change sensor offers it) instead of running it now.")
+def reference_load(folder: Path, no_disaggregate: bool) -> None:
+    """Load (upsert) the reference data FOLDER, then refresh effective pricing.
+
+    A pricing change effective on or before transactions already processed is re-rated at
+    once — disaggregation, re-aggregation, pending bills rebuilt — unless --no-disaggregate.
+    """
+    if not _load_reference(folder, disaggregate=not no_disaggregate):
+        sys.exit(1)
 
 
-def _load_reference(folder: Path) -> None:
+def _load_reference(folder: Path, disaggregate: bool = True) -> bool:
     from billing.reference.loader import load_reference
-    from jobs.launch import dagster_instance, run_pricing_refresh
+    from billing.reference.pricing_changes import request_repricing
+    from jobs.launch import dagster_instance, run_disaggregation, run_pricing_refresh
 
     report = load_reference(_engine(), folder)
     counts = ", ".join(f"{name} {n}" for name, n in sorted(report.row_counts.items()))
@@ -98,6 +106,18 @@ def _load_reference(folder: Path) -> None:
     if not outcome.success:
         raise BillingError("effective pricing refresh failed: " + "; ".join(outcome.failures))
     click.echo("effective pricing refreshed")
+    if not report.pricing_changes:
+        return True
+    with _engine().begin() as conn:
+        made = request_repricing(conn)
+    if not made["requests_created"]:
+        return True
+    click.echo(f"{report.pricing_changes} price assignments changed; {made['requests_created']} accounts have "
+               "transactions processed at the old prices")
+    if not disaggregate:
+        click.echo("their disaggregation requests wait: launch disaggregation_job or run `billing disaggregate`")
+        return True
+    return _print_outcome("disaggregation run", run_disaggregation(dagster_instance(), {})) and _follow_up()
 
 
 @main.group(cls=_Group)
@@ -410,8 +430,7 @@ def demo(feed_count: int, rows: int, reference_folder: Path) -> None:
     paths = billing_paths().ensure()
     _engine(create=True)
     click.echo(f"BILLING_HOME {paths.home}; database {database_url()}")
-    _load_reference(reference_folder)
-    ok = True
+    ok = _load_reference(reference_folder)
     for control in write_demo_feeds(paths.home / "demo_feeds", feed_count, rows):
         ok = _process(control, DEMO_BUSINESS_DATE) and ok
     ok = _close_demo_day() and ok

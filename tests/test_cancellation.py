@@ -36,6 +36,7 @@ from billing.reference.loader import load_reference
 from definitions import defs
 from jobs.launch import run_closeofday, run_feed_job
 from resources import BillingDatabase, FeedInbox
+from sensors.bill_rebuilds import bill_rebuild_sensor
 from sensors.cancellations import cancellation_sensor
 from tests.corrections import billing_state, charges, follow_up, transaction_statuses
 from tests.world import REFERENCE, forget_feeds, rows, run_feed, write_feed, write_reference
@@ -114,6 +115,8 @@ def test_cancelling_a_feed_shrinks_shared_charges_and_rebuilds_its_pending_bills
     assert rows(world, txn_leg, "leg_id", where=txn_leg.c.header_id == first) == []
     assert transaction_statuses(world, second) == {"W2": "COMP", "W3": "COMP"}
 
+    rebuild = bill_rebuild_sensor(build_sensor_context(instance=instance, resources={"database": BillingDatabase()}))
+    assert [(r.partition_key, r.run_key) for r in rebuild] == [("2026-11-21", "rebuild:2026-11-21:2")]
     follow_up(world, instance)  # the bill rebuild: DoInvoicing of the 21st again
     assert _bills(world) == [("A1", "PENDING", "3.00"), ("A2", "PENDING", "0.50"), ("PARENT1", "PENDING", "0.20")]
     assert {r[0] for r in rows(world, deleted_bill, "status")} == {"REBUILT"}

@@ -20,6 +20,17 @@ SEED_BATCHES = {
     "completed_bills": "finalize_billing",
     "invoice_documents": "send_documents",
     "closed_day": "closeofday",
+    "rolled_back_transactions": "C1-TXNRB",
+    "feed_bills_deleted": "C1-DELBL",
+    "feed_charges_cancelled": "C1-TXNCU",
+    "cancelled_feed": "C1-TXCNC",
+    "disaggregation_requests": "C1-DISTG",
+    "disagg_bill_segments_deleted": "C1-BSEGD",
+    "disagg_pending_bills_deleted": "C1-PNBD",
+    "disaggregated_legs": "C1-IDENT",
+    "disaggregated_transactions": "C1-PDTXN",
+    "disaggregated_charges": "C1-TXNCU",
+    "completed_disaggregation": "C1-DARSU",
 }
 
 
@@ -56,11 +67,41 @@ def test_the_close_of_day_runs_in_date_order_each_night():
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 1 * * *", "America/Chicago")
 
 
-def test_jobs_sensor_and_checks_load():
+def test_rollback_cancellation_and_disaggregation_graphs_hang_off_aggregation_and_invoicing():
+    graph = defs.resolve_asset_graph()
+    chains = [
+        ["aggregation_cleanup", "rolled_back_transactions"],
+        ["aggregation_cleanup", "feed_bills_deleted", "feed_charges_cancelled", "cancelled_feed"],
+        ["aggregation_cleanup", "disaggregation_requests", "disagg_bill_segments_deleted",
+         "disagg_pending_bills_deleted", "disaggregated_legs", "disaggregated_transactions", "disaggregated_charges",
+         "completed_disaggregation"],
+    ]
+    for chain in chains:
+        for upstream, downstream in zip(chain, chain[1:]):
+            assert AssetKey(upstream) in graph.get(AssetKey(downstream)).parent_keys
+    for invoiced in ("feed_bills_deleted", "disagg_bill_segments_deleted"):
+        assert AssetKey("pending_bills") in graph.get(AssetKey(invoiced)).parent_keys
+    assert defs.resolve_job_def("cancellation_job").partitions_def.name == "feeds"
+    assert defs.resolve_job_def("disaggregation_job").partitions_def is None
+    assert defs.resolve_job_def("rebuild_bills_job").partitions_def.timezone == "America/Chicago"
+
+
+def test_jobs_sensors_and_checks_load():
     job = defs.resolve_job_def("aggregation_job")
     assert job.partitions_def.name == "feeds"
     assert defs.resolve_job_def("refresh_pricing_job")
-    assert defs.resolve_sensor_def("feed_sensor").job_name == "aggregation_job"
-    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"comp_legs_charged_once", "charge_sqis_equal_leg_sums", "feed_reconciles_with_control",
-                      "bill_totals_reconcile", "charges_billed_once", "closed_windows_fully_billed"}
+    sensors = {name: defs.resolve_sensor_def(name).job_name for name in (
+        "feed_sensor", "reaggregation_sensor", "cancellation_sensor", "bill_rebuild_sensor", "pricing_change_sensor")}
+    assert sensors == {"feed_sensor": "aggregation_job", "reaggregation_sensor": "aggregation_job",
+                       "cancellation_sensor": "cancellation_job", "bill_rebuild_sensor": "rebuild_bills_job",
+                       "pricing_change_sensor": "disaggregation_job"}
+    checks = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
+    invariants = {"comp_legs_charged_once", "charge_sqis_equal_leg_sums"}
+    assert checks == {
+        *(("aggregation_cleanup", name) for name in invariants | {"feed_reconciles_with_control"}),
+        *(("cancelled_feed", name) for name in invariants | {"feed_reconciles_with_control"}),
+        *(("rolled_back_transactions", name) for name in invariants),
+        *(("completed_disaggregation", name) for name in invariants),
+        *(("pending_bills", name) for name in ("bill_totals_reconcile", "charges_billed_once",
+                                               "closed_windows_fully_billed")),
+    }

@@ -23,16 +23,20 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from click.testing import CliRunner
+from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
 from sqlalchemy import select
 
 import billing.tfm.disaggregation
+from billing.cli import main
 from billing.db.schema import bill, bill_segment, disagg_req
 from billing.invoicing.adjustments import cancel_bill
 from billing.reference.loader import load_reference
 from billing.tfm.pricing import refresh_effective_pricing
 from definitions import defs
 from jobs.launch import run_closeofday, run_disaggregation
+from resources import BillingDatabase
+from sensors.pricing_changes import pricing_change_sensor
 from tests.corrections import billing_state, charges, follow_up, transaction_statuses, twin_database
 from tests.test_cancellation import BILL_DAY, P1, _billed_on_the_21st, _bills
 from tests.world import REFERENCE, rows, run_feed, write_feed
@@ -191,3 +195,42 @@ def test_a_frozen_bill_stands_until_its_credit_note_then_its_charges_are_re_rate
         segments = dict(conn.execute(select(bill_segment.c.bill_id, bill_segment.c.status)
                                      .where(bill_segment.c.bill_id == a2_bill)).all())
     assert segments == {a2_bill: "CANCELED"}
+
+
+def _new_prices_folder(folder):
+    folder.mkdir(parents=True)
+    (folder / "pricing.csv").write_text(NEW_PRICING, encoding="utf-8")
+    return folder
+
+
+def test_a_pricing_change_loaded_by_the_command_re_rates_the_accounts_it_reaches(world, billing_home, tmp_path):
+    _feed_billed(world, billing_home, tmp_path / "drop", review_days=5)
+    parent_charges = [c for c in charges(world, with_ids=True) if c[1] == "PARENT1"]
+    loaded = CliRunner().invoke(main, ["reference", "load", str(_new_prices_folder(tmp_path / "new"))])
+    assert loaded.exit_code == 0, loaded.output
+    # PA_WIRE now ends on 11-09, PA_WIRE2 starts on 11-10: A1 (W4) and A2 (W3) have WIRE_FEE legs
+    # from then on; PARENT1's WIRE_PARENT pricing did not change, its charges stay as they were.
+    assert "2 price assignments changed; 2 accounts have transactions processed at the old prices" in loaded.output
+    assert charges(world) == NEW
+    assert [c for c in charges(world, with_ids=True) if c[1] == "PARENT1"] == parent_charges
+    assert _bills(world) == [("A1", "PENDING", "1.40"), ("A2", "PENDING", "1.00"), ("PARENT1", "PENDING", "0.20")]
+
+
+def test_the_pricing_change_sensor_creates_the_requests_then_offers_or_launches_the_job(world, billing_home,
+                                                                                        tmp_path, monkeypatch):
+    _, instance = _feed_billed(world, billing_home, tmp_path / "drop", review_days=5)
+    load_reference(world, _new_prices_folder(tmp_path / "new"))
+    with world.begin() as conn:
+        refresh_effective_pricing(conn)
+    context = build_sensor_context(instance=instance, resources={"database": BillingDatabase()})
+    offered = pricing_change_sensor(context)
+    assert isinstance(offered, SkipReason)
+    assert "2 accounts wait to be re-rated from 2026-11-10" in offered.skip_message
+    assert sorted((a, str(d), s) for a, d, s in rows(world, disagg_req, "account_id", "from_dt", "status")) == [
+        ("A1", "2026-11-10", "PENDING"), ("A2", "2026-11-10", "PENDING")]
+    monkeypatch.setenv("BILLING_REPRICING", "launch")
+    launched = pricing_change_sensor(build_sensor_context(instance=instance, resources={"database": BillingDatabase()}))
+    assert isinstance(launched, RunRequest) and launched.run_key.startswith("repricing:")
+    assert run_disaggregation(instance, {}).success  # as launched: no from-date, the pending requests
+    follow_up(world, instance)
+    assert charges(world) == NEW

@@ -9,7 +9,7 @@ from billing.db.engine import make_engine
 from billing.db.migrate import alembic_config, upgrade
 from billing.db.schema import metadata
 
-NEWEST = "0004"
+NEWEST = "0005"
 BILL_0001 = """CREATE TABLE bill (bill_id VARCHAR(64) NOT NULL, account_id VARCHAR(64) NOT NULL, bill_dt DATE NOT NULL,
     window_start DATE NOT NULL, window_end DATE NOT NULL, status VARCHAR(40) NOT NULL, due_dt DATE,
     invoice_number VARCHAR(40), subtotal VARCHAR, tax_amount VARCHAR, total_amount VARCHAR, PRIMARY KEY (bill_id),
@@ -42,8 +42,12 @@ def test_a_baseline_database_is_upgraded(tmp_path):
     with engine.begin() as conn:  # back to what a 0001 database looked like
         conn.execute(text("DROP INDEX ix_derivation_rules_division"))
         conn.execute(text("DROP TABLE txn_calc_line"))
-        for table in ("credit_note", "bill_document", "closeofday_log", "bill_segment", "bill"):
+        for table in ("credit_note", "bill_document", "closeofday_log", "bill_segment", "bill", "disagg_leg",
+                      "disagg_charge", "deleted_bill", "pricing_change"):
             conn.execute(text(f"DROP TABLE {table}"))
+        for table, column in (("txn_header", "reprocess_no"), ("disagg_req", "reference_load_id"),
+                              ("txn_leg", "priced_load_id")):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
     with engine.begin() as conn:  # the bill tables as revision 0001 made them
         conn.execute(text(BILL_0001))
         conn.execute(text(BILL_SEGMENT_0001))

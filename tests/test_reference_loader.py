@@ -227,7 +227,8 @@ def test_each_file_is_one_executemany_upsert(engine, tmp_path):
             statements.append(statement.split("(")[0].split()[-1].strip('"'))
 
     load_reference(engine, write_folder(tmp_path / "base", BASE))
-    assert sorted(statements) == sorted([*BASE, "reference_load"])
+    # … plus the load's version row and its pricing changes (every assignment is new here).
+    assert sorted(statements) == sorted([*BASE, "reference_load", "pricing_change"])
 
 
 NEW_CURRENCY = appended(BASE, "currencies", "JPY,0")  # a valid change that must not be written
@@ -499,3 +500,26 @@ def test_missing_folder_and_empty_folder_are_refused(engine, tmp_path):
     with pytest.raises(ReferenceDataError, match="no reference files"):
         load_reference(engine, tmp_path / "empty")
     assert all(not table_rows for table_rows in snapshot(engine).values())
+
+
+def test_a_load_records_what_it_changed_in_pricing_and_from_when(engine, tmp_path):
+    load_reference(engine, write_folder(tmp_path / "base", BASE))
+    first = {pa: (str(d), status) for pa, d, status in _changes(engine)}
+    assert first and {status for _, status in first.values()} == {"NEW"}
+    row = dict(zip(BASE["pricing"][0].split(","), BASE["pricing"][1].split(",")))
+    moved_end = edited(BASE, "pricing", 2, end_dt="2026-03-31")
+    before = len(_changes(engine))
+    load_reference(engine, write_folder(tmp_path / "end", {"pricing": moved_end["pricing"]}))
+    # Only the assignment whose end date moved is a change, from the day after its new end.
+    assert _changes(engine)[before:] == [(row["price_assignment_id"], date(2026, 4, 1), "NEW")]
+    load_reference(engine, write_folder(tmp_path / "same", {"pricing": moved_end["pricing"]}))
+    assert len(_changes(engine)) == before + 1  # the same file again changes nothing
+
+
+def _changes(engine):
+    from billing.db.schema import pricing_change
+
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            select(pricing_change.c.price_assignment_id, pricing_change.c.from_dt, pricing_change.c.status)
+            .order_by(pricing_change.c.load_id, pricing_change.c.price_assignment_id))]

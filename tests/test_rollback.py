@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from dagster import AssetKey, DagsterInstance
-from sqlalchemy import delete
+from dagster import AssetKey, DagsterInstance, SkipReason, build_sensor_context
 
 import billing.tfm.rollback
 from billing.cli import main
-from billing.db.schema import accounts, contracts, txn_leg
+from billing.db.schema import txn_leg
 from billing.reference.loader import load_reference
+from billing.settings import business_today
 from billing.tfm.pricing import refresh_effective_pricing
 from definitions import defs
 from jobs.launch import run_feed_job, run_rollback
-from tests.corrections import billing_state, charges, follow_up, legs, transaction_statuses
-from tests.world import BUSINESS_DATE, forget_feeds, load_world, rows, run_feed, write_feed
+from resources import BillingDatabase
+from sensors.reaggregation import reaggregation_sensor
+from tests.corrections import billing_state, charges, follow_up, legs, transaction_statuses, twin_database
+from tests.world import BUSINESS_DATE, load_world, rows, run_feed, write_feed
 
 FIRST = [
     "W1,2026-11-05T10:00:00,A1,WIRE,USD,1000.00,1,",
@@ -83,13 +85,6 @@ def _fix_reference(engine, folder):
         refresh_effective_pricing(conn)
 
 
-def _unfix_reference(engine):
-    with engine.begin() as conn:
-        conn.execute(delete(accounts).where(accounts.c.account_id == "LATE1"))
-        conn.execute(delete(contracts).where(contracts.c.contract_id == "K8"))
-        refresh_effective_pricing(conn)
-
-
 def _roll_back(engine, instance, **config):
     outcome = run_rollback(instance, {"status": "EROR", **config})
     assert outcome.success, outcome.failures
@@ -121,21 +116,20 @@ def test_fixed_reference_data_rolled_back_and_reaggregated_completes_the_errors(
 
 
 def test_a_rollback_killed_part_way_then_rerun_ends_like_a_clean_one(engine, first_feed, billing_home, tmp_path,
-                                                                     monkeypatch):
+                                                                     db_url, monkeypatch):
     header_id, instance = first_feed
     _fix_reference(engine, tmp_path)
     _roll_back(engine, instance)
     clean = billing_state(engine)
 
-    # The same day again, from the feed's upload, with a rollback that dies inside its step and
-    # a re-aggregation stopped after C1-TXNIP.
-    forget_feeds(engine)
-    _unfix_reference(engine)
+    # The same day in a second database: a rollback that dies inside its step, then a
+    # re-aggregation stopped after C1-TXNIP, then everything run again.
+    twin = twin_database(db_url, tmp_path, monkeypatch)
+    load_world(twin, tmp_path / "twin-reference")
     instance = DagsterInstance.ephemeral()
-    header_id, outcome = run_feed(billing_home, write_feed(tmp_path / "again", "first", FIRST),
-                                  instance=instance)
+    header_id, outcome = run_feed(billing_home, write_feed(tmp_path / "again", "first", FIRST), instance=instance)
     assert outcome.success
-    _fix_reference(engine, tmp_path / "second")
+    _fix_reference(twin, tmp_path / "twin")
     real = billing.tfm.rollback.bump_reprocess
 
     def dies(conn, txn_ids):
@@ -146,7 +140,7 @@ def test_a_rollback_killed_part_way_then_rerun_ends_like_a_clean_one(engine, fir
     failed = run_rollback(instance, {"status": "EROR"})
     assert not failed.success and any("killed in the middle" in f for f in failed.failures)
     monkeypatch.setattr(billing.tfm.rollback, "bump_reprocess", real)
-    assert transaction_statuses(engine, header_id)["E1"] == "EROR"  # the step's transaction was undone
+    assert transaction_statuses(twin, header_id)["E1"] == "EROR"  # the step's transaction was undone
 
     outcome = run_rollback(instance, {"status": "EROR"})
     assert outcome.success
@@ -157,9 +151,10 @@ def test_a_rollback_killed_part_way_then_rerun_ends_like_a_clean_one(engine, fir
         run_config={"ops": {"validate_transactions_and_derive_legs": {"config": {"business_date": "2026-11-21"}}}},
     )
     assert partial.success
-    follow_up(engine, instance)
+    follow_up(twin, instance)
     assert run_feed_job(instance, "aggregation_job", header_id, BUSINESS_DATE).success
-    assert billing_state(engine) == clean
+    assert billing_state(twin) == clean
+    twin.dispose()
 
 
 def test_the_command_refuses_a_from_date_after_the_to_date_and_rolls_back_ignored_ones(engine, first_feed):
@@ -182,3 +177,15 @@ def test_the_command_refuses_a_from_date_after_the_to_date_and_rolls_back_ignore
     assert {k: v for k, v in after[0].items() if k not in changing} == \
         {k: v for k, v in before[0].items() if k not in changing}
     assert transaction_statuses(engine, header_id)["I1"] == "IGNR"
+
+
+def test_the_reaggregation_sensor_runs_each_feed_with_transactions_back_in_staging(engine, first_feed, tmp_path):
+    header_id, instance = first_feed
+    _fix_reference(engine, tmp_path)
+    assert run_rollback(instance, {"status": "EROR"}).success
+    context = build_sensor_context(instance=instance, resources={"database": BillingDatabase()})
+    result = reaggregation_sensor(context)
+    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
+        (header_id, f"reaggregate:{header_id}:1:{business_today()}")]
+    follow_up(engine, instance)
+    assert isinstance(reaggregation_sensor(context), SkipReason)

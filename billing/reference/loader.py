@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, select
 
 from billing.db import schema
 from billing.db.upsert import upsert
+from billing.reference.pricing_changes import pricing_snapshot, record_pricing_changes
 from billing.errors import ReferenceDataError
 from billing.reference.spec import (
     FILES,
@@ -46,6 +47,7 @@ class ReferenceLoadReport:
     load_id: int
     content_hash: str
     row_counts: dict[str, int]  # file stem -> rows upserted
+    pricing_changes: int = 0  # price assignments added or changed (see billing.reference.pricing_changes)
 
 
 @dataclass(frozen=True)
@@ -374,6 +376,9 @@ def _missing_tiers(conn: Connection, pricing: ParsedFile | None, folder_ids: set
 def _write(
     conn: Connection, sources: dict[str, bytes], parsed: dict[str, ParsedFile]
 ) -> ReferenceLoadReport:
+    repriced = {row.values["price_assignment_id"] for name in ("pricing", "pricing_tiers") if name in parsed
+                for row in parsed[name].rows}
+    before = pricing_snapshot(conn, repriced)
     row_counts = {}
     for name, pf in parsed.items():
         upsert(conn, schema.metadata.tables[name], [row.values for row in pf.rows])
@@ -387,7 +392,9 @@ def _write(
             row_counts=json.dumps(row_counts, sort_keys=True),
         )
     )
-    return ReferenceLoadReport(result.inserted_primary_key[0], content_hash, row_counts)
+    load_id = result.inserted_primary_key[0]
+    changes = record_pricing_changes(conn, load_id, repriced, before)
+    return ReferenceLoadReport(load_id, content_hash, row_counts, changes)
 
 
 def _content_hash(sources: dict[str, bytes]) -> str:
