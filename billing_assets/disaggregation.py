@@ -10,7 +10,7 @@ of each deleted pending bill's date is run again to bill its account afresh.
 
 from typing import Optional
 
-from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, Config, MaterializeResult, asset
+from dagster import AllPartitionMapping, AssetDep, Config, MaterializeResult, asset
 
 from billing.tfm.disaggregation import (
     DisaggregationScope,
@@ -128,7 +128,5 @@ def disaggregated_charges(database: BillingDatabase) -> MaterializeResult:
     description="Update disaggregation request status (C1-DARSU): requests with nothing left to process "
     "COMPLETE. The invariant checks run on this asset.",
 )
-def completed_disaggregation(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    with database.engine().begin() as conn:
-        completed = complete_requests(conn)
-    return MaterializeResult(metadata={"requests_completed": completed})
+def completed_disaggregation(database: BillingDatabase) -> MaterializeResult:
+    return _step(database, lambda conn: {"requests_completed": complete_requests(conn)})
