@@ -4,6 +4,7 @@ rebuilds included)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from decimal import Decimal
 
 from dagster import DagsterInstance
@@ -77,6 +78,21 @@ def follow_up(engine: Engine, instance: DagsterInstance) -> None:
     for day, _ in days:
         outcome = run_bill_rebuild(instance, day)
         assert outcome.success, outcome.failures
+
+
+@contextmanager
+def killed_after(monkeypatch, module, name: str):
+    """While the block runs, ``module.name`` does its work, then dies as a killed process
+    would: its step's transaction is rolled back."""
+    real = getattr(module, name)
+
+    def dies(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError(f"killed right after {name}")
+
+    monkeypatch.setattr(module, name, dies)
+    yield
+    monkeypatch.setattr(module, name, real)
 
 
 def twin_database(db_url: str, tmp_path, monkeypatch) -> Engine:

@@ -38,7 +38,7 @@ from jobs.launch import run_closeofday, run_feed_job
 from resources import BillingDatabase, FeedInbox
 from sensors.bill_rebuilds import bill_rebuild_sensor
 from sensors.cancellations import cancellation_sensor
-from tests.corrections import billing_state, charges, follow_up, transaction_statuses
+from tests.corrections import billing_state, charges, follow_up, killed_after, transaction_statuses
 from tests.world import REFERENCE, forget_feeds, rows, run_feed, write_feed, write_reference
 
 BILL_DAY = date(2026, 11, 21)
@@ -139,16 +139,9 @@ def test_a_cancellation_stopped_between_and_inside_steps_then_rerun_ends_like_a_
     stopped = job.execute_in_process(instance=instance, partition_key=first,
                                      asset_selection=[AssetKey("feed_bills_deleted")])
     assert stopped.success
-    real = billing.tfm.cancellation.recompute_aggregated_charges
-
-    def dies(conn, charge_ids):
-        real(conn, charge_ids)
-        raise RuntimeError("killed in the middle of C1-TXNCU")
-
-    monkeypatch.setattr(billing.tfm.cancellation, "recompute_aggregated_charges", dies)
-    failed = run_feed_job(instance, "cancellation_job", first)
-    assert not failed.success and any("killed in the middle" in f for f in failed.failures)
-    monkeypatch.setattr(billing.tfm.cancellation, "recompute_aggregated_charges", real)
+    with killed_after(monkeypatch, billing.tfm.cancellation, "recompute_aggregated_charges"):  # dies inside C1-TXNCU
+        failed = run_feed_job(instance, "cancellation_job", first)
+        assert not failed.success and any("killed right after" in f for f in failed.failures)
     assert run_feed_job(instance, "cancellation_job", first).success
     assert billing_state(world) == clean
 

@@ -37,7 +37,7 @@ from definitions import defs
 from jobs.launch import run_closeofday, run_disaggregation
 from resources import BillingDatabase
 from sensors.pricing_changes import pricing_change_sensor
-from tests.corrections import billing_state, charges, follow_up, transaction_statuses, twin_database
+from tests.corrections import billing_state, charges, follow_up, killed_after, transaction_statuses, twin_database
 from tests.test_cancellation import BILL_DAY, P1, _billed_on_the_21st, _bills
 from tests.world import REFERENCE, rows, run_feed, write_feed
 
@@ -147,16 +147,9 @@ def test_a_disaggregation_stopped_and_killed_part_way_ends_like_a_clean_one(worl
         asset_selection=[AssetKey(k) for k in ("disaggregation_requests", "disagg_bill_segments_deleted",
                                                "disagg_pending_bills_deleted", "disaggregated_legs")])
     assert stopped.success
-    real = billing.tfm.disaggregation.bump_reprocess
-
-    def dies(conn, txn_ids):
-        real(conn, txn_ids)
-        raise RuntimeError("killed in the middle of C1-PDTXN")
-
-    monkeypatch.setattr(billing.tfm.disaggregation, "bump_reprocess", dies)
-    failed = run_disaggregation(instance, {"from_date": "2026-11-10"})
-    assert not failed.success and any("killed in the middle" in f for f in failed.failures)
-    monkeypatch.setattr(billing.tfm.disaggregation, "bump_reprocess", real)
+    with killed_after(monkeypatch, billing.tfm.disaggregation, "bump_reprocess"):  # dies inside C1-PDTXN
+        failed = run_disaggregation(instance, {"from_date": "2026-11-10"})
+        assert not failed.success and any("killed right after" in f for f in failed.failures)
     _disaggregate(twin, instance)
     assert billing_state(twin) == clean
     twin.dispose()

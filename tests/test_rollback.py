@@ -31,7 +31,7 @@ from definitions import defs
 from jobs.launch import run_feed_job, run_rollback
 from resources import BillingDatabase
 from sensors.reaggregation import reaggregation_sensor
-from tests.corrections import billing_state, charges, follow_up, legs, transaction_statuses, twin_database
+from tests.corrections import billing_state, charges, follow_up, killed_after, legs, transaction_statuses, twin_database
 from tests.world import BUSINESS_DATE, load_world, rows, run_feed, write_feed
 
 FIRST = [
@@ -130,16 +130,9 @@ def test_a_rollback_killed_part_way_then_rerun_ends_like_a_clean_one(engine, fir
     header_id, outcome = run_feed(billing_home, write_feed(tmp_path / "again", "first", FIRST), instance=instance)
     assert outcome.success
     _fix_reference(twin, tmp_path / "twin")
-    real = billing.tfm.rollback.bump_reprocess
-
-    def dies(conn, txn_ids):
-        real(conn, txn_ids)
-        raise RuntimeError("killed in the middle of C1-TXNRB")
-
-    monkeypatch.setattr(billing.tfm.rollback, "bump_reprocess", dies)
-    failed = run_rollback(instance, {"status": "EROR"})
-    assert not failed.success and any("killed in the middle" in f for f in failed.failures)
-    monkeypatch.setattr(billing.tfm.rollback, "bump_reprocess", real)
+    with killed_after(monkeypatch, billing.tfm.rollback, "bump_reprocess"):  # dies inside C1-TXNRB
+        failed = run_rollback(instance, {"status": "EROR"})
+        assert not failed.success and any("killed right after" in f for f in failed.failures)
     assert transaction_statuses(twin, header_id)["E1"] == "EROR"  # the step's transaction was undone
 
     outcome = run_rollback(instance, {"status": "EROR"})
