@@ -17,15 +17,19 @@ its IGNR leg 2 aside (same leg, not derived again).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from click.testing import CliRunner
 from dagster import AssetKey, DagsterInstance, SkipReason, build_sensor_context
+from sqlalchemy import update
 
 import billing.tfm.rollback
 from billing.cli import main
-from billing.db.schema import txn_leg
+from billing.db.schema import bill_chg, txn_leg
 from billing.reference.loader import load_reference
 from billing.settings import business_today
+from billing.tfm.invariants import charge_sqis_match_legs, comp_legs_on_one_charge
 from billing.tfm.pricing import refresh_effective_pricing
 from definitions import defs
 from jobs.launch import run_feed_job, run_rollback
@@ -182,3 +186,17 @@ def test_the_reaggregation_sensor_runs_each_feed_with_transactions_back_in_stagi
         (header_id, f"reaggregate:{header_id}:1:{business_today()}")]
     follow_up(engine, instance)
     assert isinstance(reaggregation_sensor(context), SkipReason)
+
+
+def test_the_invariants_name_a_charge_whose_sqis_drift_from_its_legs(engine, first_feed):
+    header_id, _ = first_feed
+    with engine.connect() as conn:
+        assert charge_sqis_match_legs(conn) == [] and charge_sqis_match_legs(conn, header_id) == []
+        assert comp_legs_on_one_charge(conn) == []
+    parent = [c[0] for c in charges(engine, with_ids=True) if c[1] == "PARENT1"][0]
+    with engine.begin() as conn:
+        conn.execute(update(bill_chg).where(bill_chg.c.bill_chg_id == parent).values(txn_amount=Decimal("1500.01")))
+    with engine.connect() as conn:
+        expected = [f"charge {parent}: SQIs (2, 2, 1500.01) differ from its COMP legs (2, 2, 1500.00)"]
+        assert charge_sqis_match_legs(conn) == expected
+        assert charge_sqis_match_legs(conn, header_id) == expected
