@@ -10,7 +10,7 @@ from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, Materi
 from billing.tfm.cancellation import cancel_charges, cancel_feed, delete_pending_bills
 from billing_assets.aggregation import aggregation_cleanup, feed_metadata
 from billing_assets.closeofday import pending_bills
-from billing_assets.failures import refused_as_failure
+from billing_assets.failures import step_in_transaction
 from billing_assets.partitions import feeds_partitions
 from resources import BillingDatabase
 
@@ -27,9 +27,7 @@ GROUP = "cancellation"
     "their segments (listed in deleted_bill, rebuilt when their day's close of day runs again).",
 )
 def feed_bills_deleted(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    with database.engine().begin() as conn:
-        outcome = refused_as_failure(lambda: delete_pending_bills(conn, context.partition_key))
-    return MaterializeResult(metadata=outcome)
+    return step_in_transaction(database, lambda conn: delete_pending_bills(conn, context.partition_key))
 
 
 @asset(
@@ -41,9 +39,7 @@ def feed_bills_deleted(context: AssetExecutionContext, database: BillingDatabase
     "charges are deleted, aggregated charges recomputed from other feeds' legs, deleted when none is left.",
 )
 def feed_charges_cancelled(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    with database.engine().begin() as conn:
-        outcome = refused_as_failure(lambda: cancel_charges(conn, context.partition_key))
-    return MaterializeResult(metadata=outcome)
+    return step_in_transaction(database, lambda conn: cancel_charges(conn, context.partition_key))
 
 
 @asset(
@@ -56,7 +52,5 @@ def feed_charges_cancelled(context: AssetExecutionContext, database: BillingData
 )
 def cancelled_feed(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
     header_id = context.partition_key
-    with database.engine().begin() as conn:
-        outcome = refused_as_failure(lambda: cancel_feed(conn, header_id))
-        feed = feed_metadata(conn, header_id)
-    return MaterializeResult(metadata={**outcome, **feed})
+    return step_in_transaction(database, lambda conn: {**cancel_feed(conn, header_id),
+                                                       **feed_metadata(conn, header_id)})

@@ -24,7 +24,7 @@ from billing.tfm.disaggregation import (
 )
 from billing_assets.aggregation import aggregation_cleanup
 from billing_assets.closeofday import pending_bills
-from billing_assets.failures import config_date
+from billing_assets.failures import config_date, step_in_transaction
 from resources import BillingDatabase
 
 GROUP = "disaggregation"
@@ -58,12 +58,6 @@ def disaggregation_requests(config: DisaggregationConfig, database: BillingDatab
     return MaterializeResult(metadata={"requests_created": created, "from_date": config.from_date or "none"})
 
 
-def _step(database: BillingDatabase, run) -> MaterializeResult:
-    with database.engine().begin() as conn:
-        outcome = run(conn)
-    return MaterializeResult(metadata=outcome)
-
-
 @asset(
     group_name=GROUP,
     deps=[disaggregation_requests, AssetDep(pending_bills, partition_mapping=AllPartitionMapping())],
@@ -72,7 +66,7 @@ def _step(database: BillingDatabase, run) -> MaterializeResult:
     "listed in deleted_bill and their FREEZABLE/ERROR segments deleted.",
 )
 def disagg_bill_segments_deleted(database: BillingDatabase) -> MaterializeResult:
-    return _step(database, delete_pending_bill_segments)
+    return step_in_transaction(database, delete_pending_bill_segments)
 
 
 @asset(
@@ -83,7 +77,7 @@ def disagg_bill_segments_deleted(database: BillingDatabase) -> MaterializeResult
     "CANCELED segments deleted; their day's close of day, run again, bills the accounts afresh.",
 )
 def disagg_pending_bills_deleted(database: BillingDatabase) -> MaterializeResult:
-    return _step(database, delete_pending_bills)
+    return step_in_transaction(database, delete_pending_bills)
 
 
 @asset(
@@ -95,7 +89,7 @@ def disagg_pending_bills_deleted(database: BillingDatabase) -> MaterializeResult
     "its charge action DELETE, CANCEL or NO_ACTION.",
 )
 def disaggregated_legs(database: BillingDatabase) -> MaterializeResult:
-    return _step(database, identify_legs)
+    return step_in_transaction(database, identify_legs)
 
 
 @asset(
@@ -107,7 +101,7 @@ def disaggregated_legs(database: BillingDatabase) -> MaterializeResult:
     "other legs kept aside.",
 )
 def disaggregated_transactions(database: BillingDatabase) -> MaterializeResult:
-    return _step(database, process_transactions)
+    return step_in_transaction(database, process_transactions)
 
 
 @asset(
@@ -118,7 +112,7 @@ def disaggregated_transactions(database: BillingDatabase) -> MaterializeResult:
     "cancelled (CANCEL), with their calculation lines.",
 )
 def disaggregated_charges(database: BillingDatabase) -> MaterializeResult:
-    return _step(database, clean_up_charges)
+    return step_in_transaction(database, clean_up_charges)
 
 
 @asset(
@@ -129,4 +123,4 @@ def disaggregated_charges(database: BillingDatabase) -> MaterializeResult:
     "COMPLETE. The invariant checks run on this asset.",
 )
 def completed_disaggregation(database: BillingDatabase) -> MaterializeResult:
-    return _step(database, lambda conn: {"requests_completed": complete_requests(conn)})
+    return step_in_transaction(database, lambda conn: {"requests_completed": complete_requests(conn)})

@@ -1,11 +1,15 @@
-"""Operator errors as Dagster failures: the message of a BillingError, no traceback, no retry."""
+"""Operator errors as Dagster failures (the message of a BillingError, no traceback, no
+retry), and the body most correction steps share: one transaction, one domain step, its
+counts as metadata."""
 
 from datetime import date
 from typing import Callable, Optional, TypeVar
 
-from dagster import Failure
+from dagster import Failure, MaterializeResult
+from sqlalchemy import Connection
 
 from billing.errors import BillingError
+from resources import BillingDatabase
 
 T = TypeVar("T")
 
@@ -27,3 +31,11 @@ def config_date(name: str, value: Optional[str]) -> Optional[date]:
         return date.fromisoformat(value)
     except ValueError:
         raise Failure(description=f"{name} {value!r} is not a date in YYYY-MM-DD form", allow_retries=False) from None
+
+
+def step_in_transaction(database: BillingDatabase, step: Callable[[Connection], dict]) -> MaterializeResult:
+    """Run ``step`` in one database transaction; its counts become the materialization's
+    metadata, a refusal the run's failure (and the transaction is rolled back)."""
+    with database.engine().begin() as conn:
+        outcome = refused_as_failure(lambda: step(conn))
+    return MaterializeResult(metadata=outcome)
