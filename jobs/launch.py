@@ -80,13 +80,10 @@ def run_feed_job(instance: DagsterInstance, job_name: str, header_id: str, busin
     cancellation) for one feed, registering its partition if this instance has not seen it."""
     if not instance.has_dynamic_partition(feeds_partitions.name, header_id):
         instance.add_dynamic_partitions(feeds_partitions.name, [header_id])
-    run_config = dict(QUIET_CONSOLE)
+    ops = {}
     if business_date is not None:
-        run_config["ops"] = {"validate_transactions_and_derive_legs": {"config": {"business_date": str(business_date)}}}
-    result = _defs().resolve_job_def(job_name).execute_in_process(
-        instance=instance, partition_key=header_id, run_config=run_config, tags=tags or {}, raise_on_error=False,
-    )
-    return _outcome(result)
+        ops = {"validate_transactions_and_derive_legs": {"config": {"business_date": str(business_date)}}}
+    return _run(instance, job_name, ops, partition_key=header_id, tags=tags)
 
 
 def run_rollback(instance: DagsterInstance, config: dict) -> RunOutcome:
@@ -104,9 +101,10 @@ def run_bill_rebuild(instance: DagsterInstance, day: date) -> RunOutcome:
     return _run(instance, "rebuild_bills_job", {}, partition_key=day.isoformat())
 
 
-def _run(instance: DagsterInstance, job_name: str, ops: dict, partition_key: Optional[str] = None) -> RunOutcome:
+def _run(instance: DagsterInstance, job_name: str, ops: dict, partition_key: Optional[str] = None,
+         tags: Optional[dict] = None) -> RunOutcome:
     result = _defs().resolve_job_def(job_name).execute_in_process(
-        instance=instance, run_config={**QUIET_CONSOLE, "ops": ops}, partition_key=partition_key,
+        instance=instance, run_config={**QUIET_CONSOLE, "ops": ops}, partition_key=partition_key, tags=tags or {},
         raise_on_error=False)
     return _outcome(result)
 
