@@ -15,11 +15,19 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, and_, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, literal, select, update
 
 from billing.db.engine import insert_numbered
-from billing.db.schema import accounts, disagg_req, divisions, pricing, pricing_change, pricing_tiers, txn_leg
-from billing.tfm.pricing import pricing_version
+from billing.db.schema import (
+    accounts,
+    disagg_req,
+    pricing,
+    pricing_change,
+    pricing_effective,
+    pricing_tiers,
+    txn_leg,
+)
+from billing.tfm.pricing import ensure_effective_pricing, pricing_version
 
 PricingSnapshot = dict[str, tuple[dict, tuple]]
 _TIER_COLUMNS = ("tier_seq", "up_to", "unit_price", "flat_amount")
@@ -66,25 +74,20 @@ def _first_day_changed(old: tuple[dict, tuple] | None, new: tuple[dict, tuple]) 
 
 
 def request_repricing(conn: Connection) -> dict[str, int]:
-    """Turn the ``NEW`` pricing changes into pending disaggregation requests (C1-DISTG)."""
+    """Turn the ``NEW`` pricing changes into pending disaggregation requests (C1-DISTG). The
+    accounts in an assignment's scope are those the effective pricing flattens it onto."""
+    ensure_effective_pricing(conn)
     version = pricing_version(conn)
-    c, p, a, leg, r = pricing_change, pricing, accounts, txn_leg, disagg_req
-    division_list = (select(divisions.c.default_price_list_cd).where(divisions.c.division_cd == a.c.division_cd)
-                     .scalar_subquery())
-    in_scope = or_(
-        and_(p.c.scope == "ACCOUNT", a.c.account_id == p.c.scope_id),
-        and_(p.c.scope == "PERSON", a.c.person_id == p.c.scope_id),
-        and_(p.c.scope == "PRICE_LIST", func.coalesce(a.c.price_list_cd, division_list) == p.c.scope_id),
-    )
+    c, pe, a, leg, r = pricing_change, pricing_effective, accounts, txn_leg, disagg_req
     touched = and_(
-        leg.c.account_id == a.c.account_id, leg.c.price_item_cd == p.c.price_item_cd,
+        leg.c.account_id == pe.c.account_id, leg.c.price_item_cd == pe.c.price_item_cd,
         leg.c.processing_dt >= c.c.from_dt, leg.c.status.in_(("COMP", "IGNR")),
         func.coalesce(leg.c.priced_load_id, -1) < c.c.load_id,  # priced before the change was loaded
     )
-    reach = c.join(p, p.c.price_assignment_id == c.c.price_assignment_id).join(a, in_scope).join(leg, touched)
+    reach = c.join(pe, pe.c.price_assignment_id == c.c.price_assignment_id).join(leg, touched)
     affected = (
-        select(a.c.account_id, func.min(c.c.from_dt).label("from_dt"))
-        .select_from(reach).where(c.c.status == "NEW").group_by(a.c.account_id).subquery()
+        select(pe.c.account_id, func.min(c.c.from_dt).label("from_dt"))
+        .select_from(reach).where(c.c.status == "NEW").group_by(pe.c.account_id).subquery()
     )
     chosen = (
         select(affected.c.account_id, a.c.person_id, affected.c.from_dt, literal("PENDING").label("status"),
@@ -95,8 +98,8 @@ def request_repricing(conn: Connection) -> dict[str, int]:
     created = insert_numbered(conn, disagg_req, "req_id", chosen, order_by=("account_id",))
     reaches_a_leg = (
         select(leg.c.leg_id)
-        .select_from(p.join(a, in_scope).join(leg, touched))
-        .where(p.c.price_assignment_id == c.c.price_assignment_id)
+        .select_from(pe.join(leg, touched))
+        .where(pe.c.price_assignment_id == c.c.price_assignment_id)
         .exists()
     )
     requested = conn.execute(update(c).where(c.c.status == "NEW", reaches_a_leg).values(status="REQUESTED")).rowcount

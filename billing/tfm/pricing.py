@@ -67,12 +67,17 @@ def effective_pricing_is_current(conn: Connection) -> bool:
     return built_from is not None and built_from == latest_load
 
 
-def verify_pricing(conn: Connection, header_id: str) -> dict[str, int]:
-    """Stamp each pending summary of the feed with its price assignment, or an error code."""
+def ensure_effective_pricing(conn: Connection) -> None:
+    """Refresh the effective pricing unless it is built from the latest reference load."""
     if not effective_pricing_is_current(conn):
         allocate_ids(conn, "pricing_refresh", 0)  # one refresh at a time; the others wait, then see it
         if not effective_pricing_is_current(conn):
             refresh_effective_pricing(conn)
+
+
+def verify_pricing(conn: Connection, header_id: str) -> dict[str, int]:
+    """Stamp each pending summary of the feed with its price assignment, or an error code."""
+    ensure_effective_pricing(conn)
     s, pe = txn_summary, pricing_effective
     candidates = (
         select(
