@@ -7,6 +7,7 @@ import billing_assets.cancellation
 import billing_assets.checks
 import billing_assets.closeofday
 import billing_assets.disaggregation
+import billing_assets.payments
 import billing_assets.pricing
 import billing_assets.rollback
 from jobs import (
@@ -15,6 +16,7 @@ from jobs import (
     closeofday_job,
     closeofday_schedule,
     disaggregation_job,
+    payments_job,
     rebuild_bills_job,
     refresh_pricing_job,
     rollback_job,
@@ -23,17 +25,19 @@ from resources import BillingDatabase, DocumentNotifier, FeedInbox
 from sensors.bill_rebuilds import bill_rebuild_sensor
 from sensors.cancellations import cancellation_sensor
 from sensors.feeds import feed_sensor
+from sensors.payments import payment_sensor
 from sensors.pricing_changes import pricing_change_sensor
 from sensors.reaggregation import reaggregation_sensor
 
 defs = Definitions(
     assets=load_assets_from_modules([billing_assets.aggregation, billing_assets.pricing, billing_assets.closeofday,
                                      billing_assets.rollback, billing_assets.cancellation,
-                                     billing_assets.disaggregation]),
+                                     billing_assets.disaggregation, billing_assets.payments]),
     asset_checks=load_asset_checks_from_modules([billing_assets.checks]),
     jobs=[aggregation_job, refresh_pricing_job, closeofday_job, rebuild_bills_job, rollback_job, cancellation_job,
-          disaggregation_job],
+          disaggregation_job, payments_job],
     schedules=[closeofday_schedule],
-    sensors=[feed_sensor, reaggregation_sensor, cancellation_sensor, bill_rebuild_sensor, pricing_change_sensor],
+    sensors=[feed_sensor, reaggregation_sensor, cancellation_sensor, bill_rebuild_sensor, pricing_change_sensor,
+             payment_sensor],
     resources={"database": BillingDatabase(), "inbox": FeedInbox(), "notifier": DocumentNotifier()},
 )

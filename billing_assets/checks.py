@@ -2,13 +2,14 @@
 aggregation (for its feed), rollback, cancellation and disaggregation (over the whole
 database, since they reach across feeds) — and those of the bills of a close of day (§7)."""
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetsDefinition, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetsDefinition, asset_check
 
+from billing.closeofday.dbck import SEVERE, WARNINGS, findings
 from billing.invoicing.invariants import bill_totals_off, charges_on_two_bills, unbilled_charges
 from billing.tfm.invariants import charge_sqis_match_legs, comp_legs_on_one_charge, feed_reconciles
 from billing_assets.aggregation import aggregation_cleanup
 from billing_assets.cancellation import cancelled_feed
-from billing_assets.closeofday import partition_day, pending_bills
+from billing_assets.closeofday import checked_database, partition_day, pending_bills
 from billing_assets.disaggregation import completed_disaggregation
 from billing_assets.rollback import rolled_back_transactions
 from resources import BillingDatabase
@@ -19,9 +20,10 @@ RECONCILES = ("Every row of the feed is stored with a final status and, for a va
               "up to the control total.")
 
 
-def _result(problems: list[str]) -> AssetCheckResult:
+def _result(problems: list[str], severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
     return AssetCheckResult(
         passed=not problems,
+        severity=severity,
         metadata={"violations": len(problems), "sample": "\n".join(problems) or "none"},
     )
 
@@ -78,3 +80,17 @@ def charges_billed_once(context: AssetCheckExecutionContext, database: BillingDa
 def closed_windows_fully_billed(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
     with database.engine().connect() as conn:
         return _result(unbilled_charges(conn, partition_day(context)))
+
+
+@asset_check(asset=checked_database, blocking=True, description="dbck, severe: " + "; ".join(SEVERE) + ". A "
+             "failure stops the day's close until the data is fixed.")
+def dbck_severe(database: BillingDatabase) -> AssetCheckResult:
+    with database.engine().connect() as conn:
+        return _result(findings(conn, SEVERE))
+
+
+@asset_check(asset=checked_database, description="dbck, warnings: " + "; ".join(WARNINGS) + ". Shown, never "
+             "blocking.")
+def dbck_warnings(database: BillingDatabase) -> AssetCheckResult:
+    with database.engine().connect() as conn:
+        return _result(findings(conn, WARNINGS), AssetCheckSeverity.WARN)

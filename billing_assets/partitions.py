@@ -12,3 +12,6 @@ feeds_partitions = DynamicPartitionsDefinition(name="feeds")
 # business is done; the nightly schedule closes the day just ended.
 CLOSEOFDAY_START = "2025-01-01"
 days_partitions = DailyPartitionsDefinition(start_date=CLOSEOFDAY_START, timezone=BUSINESS_TIMEZONE, end_offset=1)
+
+# One dynamic partition per payment file of inbox/payments, keyed by its name and content hash.
+payment_files_partitions = DynamicPartitionsDefinition(name="payment_files")

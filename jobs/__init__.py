@@ -19,6 +19,7 @@ from billing_assets.aggregation import GROUP as AGGREGATION_GROUP
 from billing_assets.cancellation import GROUP as CANCELLATION_GROUP
 from billing_assets.closeofday import GROUP as CLOSEOFDAY_GROUP
 from billing_assets.disaggregation import GROUP as DISAGGREGATION_GROUP
+from billing_assets.payments import GROUP as PAYMENTS_GROUP
 from billing_assets.rollback import GROUP as ROLLBACK_GROUP
 
 aggregation_job = define_asset_job(
@@ -40,8 +41,17 @@ closeofday_job = define_asset_job(
     "closeofday_job",
     selection=AssetSelection.groups(CLOSEOFDAY_GROUP),
     executor_def=in_process_executor,
-    description="Close of one business day, in date order: DoInvoicing → finalize_billing → the day logged "
-    "closed, with the bill checks.",
+    description="Close of one business day, in date order and the seed's order: dbck → managefiles → "
+    "UpdateTaxRates → statuses by their dates → BillServices → balances → late fees → overdue → SetFinactivity → "
+    "DoInvoicing → OpenWaitForPaymentServices → notices → CollectStats → RemovePaymentInfo → finalize_billing → "
+    "documents → the day logged closed, with dbck and the bill checks.",
+)
+
+payments_job = define_asset_job(
+    "payments_job",
+    selection=AssetSelection.groups(PAYMENTS_GROUP),
+    executor_def=in_process_executor,
+    description="Load one payment file of inbox/payments (launched by the payment sensor).",
 )
 
 rebuild_bills_job = define_asset_job(

@@ -16,7 +16,20 @@ SEED_BATCHES = {
     "billable_charges": "C1-TXNSQ",
     "completed_transactions": "C1-TXNCM",
     "aggregation_cleanup": "C1-TXNCU",
+    "checked_database": "dbck",
+    "managed_files": "managefiles",
+    "tax_rates_in_effect": "UpdateTaxRates",
+    "entity_statuses": "OpenFutureStartdateServices-ClearDiscounts",
+    "recurring_charges": "BillServices",
+    "account_balances": "UpdateStaticBalances",
+    "late_fees": "AssessLateFeesByInvoice",
+    "overdue_accounts": "SuspendOverDueAccounts",
+    "financial_activity": "SetFinactivity",
     "pending_bills": "DoInvoicing",
+    "paid_services": "OpenWaitForPaymentServices",
+    "customer_notices": "WarnServiceExpiration-NoticeLongSuspend",
+    "daily_statistics": "CollectStats",
+    "payment_info_removed": "RemovePaymentInfo",
     "completed_bills": "finalize_billing",
     "invoice_documents": "send_documents",
     "closed_day": "closeofday",
@@ -31,7 +44,14 @@ SEED_BATCHES = {
     "disaggregated_transactions": "C1-PDTXN",
     "disaggregated_charges": "C1-TXNCU",
     "completed_disaggregation": "C1-DARSU",
+    "payments": "payment files",
 }
+
+# The close of day in the seed's order (nightly_batch_closeofday.txt).
+CLOSEOFDAY_CHAIN = ["checked_database", "managed_files", "tax_rates_in_effect", "entity_statuses",
+                    "recurring_charges", "account_balances", "late_fees", "overdue_accounts", "financial_activity",
+                    "pending_bills", "paid_services", "customer_notices", "daily_statistics",
+                    "payment_info_removed", "completed_bills", "invoice_documents", "closed_day"]
 
 
 def test_every_asset_names_its_seed_batch():
@@ -39,9 +59,10 @@ def test_every_asset_names_its_seed_batch():
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(SEED_BATCHES)
     for name, batch in SEED_BATCHES.items():
         node = graph.get(AssetKey(name))
-        assert node.tags["seed_batch"] == batch
-        if batch != "upload":
-            assert batch in node.description
+        assert node.tags.get("seed_batch") == (None if name == "payments" else batch)
+        for seed_function in batch.split("-") if batch.isascii() and "C1-" not in batch else [batch]:
+            if batch not in ("upload", "payment files"):
+                assert seed_function in node.description
 
 
 def test_lineage_runs_from_the_upload_to_the_clean_up():
@@ -56,13 +77,13 @@ def test_lineage_runs_from_the_upload_to_the_clean_up():
 
 def test_the_close_of_day_runs_in_date_order_each_night():
     graph = defs.resolve_asset_graph()
-    bills = graph.get(AssetKey("pending_bills"))
-    assert AssetKey("pending_bills") in bills.parent_keys  # the previous day's, by its partition mapping
-    assert AssetKey("pending_bills") in graph.get(AssetKey("completed_bills")).parent_keys
-    assert AssetKey("completed_bills") in graph.get(AssetKey("invoice_documents")).parent_keys
-    assert AssetKey("invoice_documents") in graph.get(AssetKey("closed_day")).parent_keys
+    first = graph.get(AssetKey("checked_database"))
+    assert AssetKey("checked_database") in first.parent_keys  # the previous day's, by its partition mapping
+    for upstream, downstream in zip(CLOSEOFDAY_CHAIN, CLOSEOFDAY_CHAIN[1:]):
+        assert graph.get(AssetKey(downstream)).parent_keys == {AssetKey(upstream)}
     job = defs.resolve_job_def("closeofday_job")
     assert job.partitions_def.timezone == "America/Chicago"
+    assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(CLOSEOFDAY_CHAIN)
     schedule = defs.resolve_schedule_def("closeofday_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 1 * * *", "America/Chicago")
 
@@ -91,10 +112,12 @@ def test_jobs_sensors_and_checks_load():
     assert job.partitions_def.name == "feeds"
     assert defs.resolve_job_def("refresh_pricing_job")
     sensors = {name: defs.resolve_sensor_def(name).job_name for name in (
-        "feed_sensor", "reaggregation_sensor", "cancellation_sensor", "bill_rebuild_sensor", "pricing_change_sensor")}
+        "feed_sensor", "reaggregation_sensor", "cancellation_sensor", "bill_rebuild_sensor", "pricing_change_sensor",
+        "payment_sensor")}
     assert sensors == {"feed_sensor": "aggregation_job", "reaggregation_sensor": "aggregation_job",
                        "cancellation_sensor": "cancellation_job", "bill_rebuild_sensor": "rebuild_bills_job",
-                       "pricing_change_sensor": "disaggregation_job"}
+                       "pricing_change_sensor": "disaggregation_job", "payment_sensor": "payments_job"}
+    assert defs.resolve_job_def("payments_job").partitions_def.name == "payment_files"
     checks = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
     invariants = {"comp_legs_charged_once", "charge_sqis_equal_leg_sums"}
     assert checks == {
@@ -104,4 +127,5 @@ def test_jobs_sensors_and_checks_load():
         *(("completed_disaggregation", name) for name in invariants),
         *(("pending_bills", name) for name in ("bill_totals_reconcile", "charges_billed_once",
                                                "closed_windows_fully_billed")),
+        ("checked_database", "dbck_severe"), ("checked_database", "dbck_warnings"),
     }

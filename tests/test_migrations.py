@@ -9,7 +9,7 @@ from billing.db.engine import make_engine
 from billing.db.migrate import alembic_config, upgrade
 from billing.db.schema import metadata
 
-NEWEST = "0005"
+NEWEST = "0006"
 BILL_0001 = """CREATE TABLE bill (bill_id VARCHAR(64) NOT NULL, account_id VARCHAR(64) NOT NULL, bill_dt DATE NOT NULL,
     window_start DATE NOT NULL, window_end DATE NOT NULL, status VARCHAR(40) NOT NULL, due_dt DATE,
     invoice_number VARCHAR(40), subtotal VARCHAR, tax_amount VARCHAR, total_amount VARCHAR, PRIMARY KEY (bill_id),
@@ -45,8 +45,18 @@ def test_a_baseline_database_is_upgraded(tmp_path):
         for table in ("credit_note", "bill_document", "closeofday_log", "bill_segment", "bill", "disagg_leg",
                       "disagg_charge", "deleted_bill", "pricing_change"):
             conn.execute(text(f"DROP TABLE {table}"))
+        for table in ("service_definitions", "tax_rate_in_effect", "payment_file", "payment", "account_payment_info",
+                      "notice", "daily_statistic"):
+            conn.execute(text(f"DROP TABLE {table}"))
+        conn.execute(text("DROP INDEX ux_bill_chg_service_period"))
+        conn.execute(text("DROP INDEX ux_bill_chg_late_fee"))
         for table, column in (("txn_header", "reprocess_no"), ("disagg_req", "reference_load_id"),
-                              ("txn_leg", "priced_load_id")):
+                              ("txn_leg", "priced_load_id"), ("accounts", "status_reason"), ("accounts", "status_dt"),
+                              ("accounts", "grace_dt"), ("accounts", "balance"), ("accounts", "past_due_balance"),
+                              ("accounts", "balance_dt"), ("accounts", "finactivity_sw"),
+                              ("services", "status_reason"), ("services", "status_dt"), ("bill_chg", "service_id"),
+                              ("bill_chg", "period_start"), ("bill_chg", "period_end"),
+                              ("bill_chg", "late_fee_bill_id")):
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
     with engine.begin() as conn:  # the bill tables as revision 0001 made them
         conn.execute(text(BILL_0001))

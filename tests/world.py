@@ -183,7 +183,8 @@ BUSINESS_DATE = date(2026, 11, 21)
 
 REFERENCE_TABLES = {"currencies", "divisions", "persons", "bill_cycles", "accounts", "contracts", "price_items",
                     "pricing", "pricing_tiers", "aggregation_periods", "derivation_rules", "rule_legs",
-                    "exchange_rates", "tax_rates", "services", "reference_load", "pricing_change"}
+                    "exchange_rates", "tax_rates", "services", "service_definitions", "reference_load",
+                    "pricing_change"}
 
 
 def write_reference(folder: Path, overrides: dict[str, str] | None = None) -> Path:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from billing.db.money import Money
@@ -100,6 +101,16 @@ accounts = Table(
     Column("payment_terms_days", Integer),
     _code("tax_cd"),
     Column("email", String(_NAME)),
+    # Kept by the close of day, never by a reference load (whose upsert writes only the
+    # file's columns): why and since when the status is what it is, the operator's grace
+    # date, the static balances and the pending-transactions flag (the seed's finactivity).
+    _code("status_reason"),
+    Column("status_dt", Date),
+    Column("grace_dt", Date),
+    Column("balance", Money),
+    Column("past_due_balance", Money),
+    Column("balance_dt", Date),
+    Column("finactivity_sw", String(1)),
 )
 
 contracts = Table(
@@ -223,6 +234,18 @@ services = Table(
     Column("discount_percent", Money),
     Column("discount_expires_dt", Date),
     Column("reopen_dt", Date),
+    _code("status_reason"),  # kept by the close of day, like the account's
+    Column("status_dt", Date),
+)
+
+service_definitions = Table(
+    "service_definitions",
+    metadata,
+    # Optional reference file; a service code without a definition always takes new services.
+    _code("service_cd", primary_key=True),
+    Column("description", String(_NAME)),
+    Column("end_dt", Date),
+    _code("status", nullable=False, server_default="OPEN"),  # OPEN or NO_NEW (close of day)
 )
 
 reference_load = Table(
@@ -429,6 +452,16 @@ bill_chg = Table(
     Column("charge_amount", Money),
     _code("source", nullable=False),
     Column("description", Text),
+    # RECURRING: the service and the period billed (the charge itself is dated the day it
+    # was billed); LATE_FEE: the overdue bill. Each at most once, whatever re-runs.
+    _id("service_id"),
+    Column("period_start", Date),
+    Column("period_end", Date),
+    _id("late_fee_bill_id"),
+    Index("ux_bill_chg_service_period", "service_id", "period_start", unique=True,
+          postgresql_where=text("service_id IS NOT NULL"), sqlite_where=text("service_id IS NOT NULL")),
+    Index("ux_bill_chg_late_fee", "late_fee_bill_id", unique=True,
+          postgresql_where=text("late_fee_bill_id IS NOT NULL"), sqlite_where=text("late_fee_bill_id IS NOT NULL")),
     Index(
         "ix_bill_chg_open_aggregate",
         "account_id",
@@ -480,6 +513,7 @@ bill = Table(
     Column("tax_rate_percent", Money),
     Column("completed_dt", Date),
     Column("message", Text),
+    Column("paid_amount", Money),  # of the total less credit notes, paid oldest due first (UpdateStaticBalances)
     # One bill per account and bill date, whatever runs at the same time.
     Index("ux_bill_account_day", "account_id", "bill_dt", unique=True),
 )
@@ -600,4 +634,78 @@ pricing_change = Table(
     _id("price_assignment_id", primary_key=True),
     Column("from_dt", Date, nullable=False),
     _code("status", nullable=False),  # NEW, then REQUESTED (requests made) or NONE (nothing processed)
+)
+
+
+# --- close of day (DESIGN §7) -----------------------------------------------------------------
+
+tax_rate_in_effect = Table(
+    "tax_rate_in_effect",
+    metadata,
+    # UpdateTaxRates: the rate of each tax code in effect, and the day it was put in effect.
+    _code("tax_cd", primary_key=True),
+    Column("effective_dt", Date, nullable=False),
+    Column("rate_percent", Money, nullable=False),
+    Column("applied_dt", Date, nullable=False),
+)
+
+payment_file = Table(
+    "payment_file",
+    metadata,
+    # A payment file of the inbox: its id (name and content hash) is its Dagster partition.
+    _id("file_id", primary_key=True),
+    Column("file_name", String(_NAME), nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("message", Text),
+)
+
+payment = Table(
+    "payment",
+    metadata,
+    _id("payment_id", primary_key=True),  # file id : row number
+    _id("account_id", nullable=False, index=True),
+    Column("amount", Money, nullable=False),
+    Column("payment_dt", Date, nullable=False),
+    Column("reference", String(_NAME), nullable=False),
+    _id("file_id", nullable=False),
+    # A payment is recorded once, whichever file repeats it.
+    Index("ux_payment_account_reference", "account_id", "reference", unique=True),
+)
+
+account_payment_info = Table(
+    "account_payment_info",
+    metadata,
+    # The payment method last seen for an account (optional column of payment files), until
+    # RemovePaymentInfo deletes it once the account has been closed long enough.
+    _id("account_id", primary_key=True),
+    Column("payment_method", String(_NAME), nullable=False),
+    Column("updated_dt", Date, nullable=False),
+)
+
+notice = Table(
+    "notice",
+    metadata,
+    # One row per notice ever due: kind, entity and the date it is about make its id, so a
+    # notice is sent once whatever re-runs (claimed, sent, then recorded like documents).
+    _id("notice_id", primary_key=True),
+    _code("kind", nullable=False),
+    _id("entity_id", nullable=False),
+    Column("business_dt", Date, nullable=False),
+    Column("recipient", String(_NAME), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    _code("transport"),
+)
+
+daily_statistic = Table(
+    "daily_statistic",
+    metadata,
+    # CollectStats: one value per business day and metric.
+    Column("business_dt", Date, primary_key=True),
+    _code("metric", primary_key=True),
+    Column("value", Money, nullable=False),
 )

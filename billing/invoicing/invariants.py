@@ -33,7 +33,8 @@ def unbilled_charges(conn: Connection, day: date) -> list[str]:
             for charge, account, end_dt, bill_id in found]
 
 
-def bill_totals_off(conn: Connection, day: date) -> list[str]:
+def bill_totals_off(conn: Connection, day: date | None = None) -> list[str]:
+    """Bills (of ``day``, or all) whose subtotal or total does not add up."""
     s, b = bill_segment, bill
     sums = (
         select(s.c.bill_id, dsum(s.c.amount).label("segments"))
@@ -45,9 +46,9 @@ def bill_totals_off(conn: Connection, day: date) -> list[str]:
     found = conn.execute(
         select(b.c.bill_id, b.c.subtotal, b.c.tax_amount, b.c.total_amount, segments)
         .select_from(b.outerjoin(sums, sums.c.bill_id == b.c.bill_id))
-        .where(b.c.bill_dt == day,
-               or_(dsign(dsub(b.c.subtotal, segments)) != 0,
-                   dsign(dsub(b.c.total_amount, dadd(b.c.subtotal, b.c.tax_amount))) != 0))
+        .where(or_(dsign(dsub(b.c.subtotal, segments)) != 0,
+                   dsign(dsub(b.c.total_amount, dadd(b.c.subtotal, b.c.tax_amount))) != 0),
+               *([b.c.bill_dt == day] if day else []))
         .limit(SAMPLE)
     ).all()
     return [f"bill {bill_id}: subtotal {subtotal} + tax {tax} vs total {total}; its segments sum to {sum_}"

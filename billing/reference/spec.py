@@ -368,6 +368,11 @@ FILES: tuple[FileSpec, ...] = (
         references=(_ref("account_id", "accounts", "account"),),
         ordered=_DATES,
     ),
+    FileSpec(
+        "service_definitions",
+        (_text("service_cd", True), _text("description"), _date("end_dt")),
+        key=("service_cd",),
+    ),
 )
 
 SPECS: dict[str, FileSpec] = {spec.name: spec for spec in FILES}

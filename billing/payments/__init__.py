@@ -1,0 +1,1 @@
+"""Payments: payment files dropped in ``inbox/payments/``, loaded by a sensor-launched run."""
