@@ -26,7 +26,7 @@ from dagster import (
 )
 
 from billing.closeofday import balances, housekeeping, lifecycle, overdue
-from billing.closeofday.days import DayOutOfOrder, check_in_order, record_closed
+from billing.closeofday.days import DayOutOfOrder, check_in_order, record_closed, superseded
 from billing.closeofday.dbck import SEVERE, WARNINGS, findings
 from billing.closeofday.notices import create_notices, send_notices
 from billing.closeofday.policy import CloseOfDayPolicy, load_policy
@@ -64,14 +64,29 @@ def _in_order(conn, day: date) -> None:
         raise Failure(description=str(refused), allow_retries=False) from None
 
 
+SUPERSEDED = {"superseded": MetadataValue.md(
+    "Nothing done: this day is closed and later days are too, so its steps would put statuses and balances back to "
+    "that day. (DoInvoicing, run again for deleted bills, is the exception.)")}
+
+
+def _superseded(context, database: BillingDatabase) -> bool:
+    with database.engine().connect() as conn:
+        if superseded(conn, partition_day(context)):
+            context.log.info(f"{context.partition_key} is closed and later days too: nothing to do")
+            return True
+    return False
+
+
 def day_step(name: str, seed_batch: str, after: list, description: str):
     """A close-of-day asset around ``step(conn, day, policy) -> counts``, run in one
-    transaction after ``after``, with the counts as metadata."""
+    transaction after ``after``, with the counts as metadata (nothing on a superseded day)."""
 
     def build(step: Callable[..., dict]) -> AssetsDefinition:
         @asset(name=name, partitions_def=days_partitions, group_name=GROUP, deps=after,
                tags={"seed_batch": seed_batch}, description=description)
         def _step(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox) -> MaterializeResult:
+            if _superseded(context, database):
+                return MaterializeResult(metadata=SUPERSEDED)
             policy = _policy(inbox)
             with database.engine().begin() as conn:
                 counts = step(conn, partition_day(context), policy)
@@ -108,7 +123,9 @@ def checked_database(context: AssetExecutionContext, database: BillingDatabase) 
     description="managefiles: archive/ and quarantine/ files gzipped, then deleted, after the days of the policy's "
     "retention (closeofday.yaml), ages counted to the business day.",
 )
-def managed_files(context: AssetExecutionContext, inbox: FeedInbox) -> MaterializeResult:
+def managed_files(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox) -> MaterializeResult:
+    if _superseded(context, database):
+        return MaterializeResult(metadata=SUPERSEDED)
     paths = inbox.paths()
     return MaterializeResult(metadata=housekeeping.manage_files(paths, partition_day(context), _policy(inbox)))
 
@@ -162,7 +179,7 @@ def overdue_accounts(conn, day, policy):
 @day_step("financial_activity", "SetFinactivity", [overdue_accounts],
           "SetFinactivity: accounts flagged Y when they have billable charges on no bill yet, N otherwise.")
 def financial_activity(conn, day, policy):
-    return {"SetFinactivity": overdue.set_finactivity(conn)}
+    return {"SetFinactivity": overdue.set_finactivity(conn, day)}
 
 
 def _bills_metadata(conn, day: date) -> dict:
@@ -210,6 +227,8 @@ def paid_services(conn, day, policy):
 )
 def customer_notices(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox,
                      notifier: DocumentNotifier) -> MaterializeResult:
+    if _superseded(context, database):
+        return MaterializeResult(metadata=SUPERSEDED)
     policy = _policy(inbox)
     with database.engine().begin() as conn:
         created = create_notices(conn, partition_day(context), policy)
@@ -249,6 +268,8 @@ class FinalizeConfig(Config):
 )
 def completed_bills(context: AssetExecutionContext, config: FinalizeConfig, database: BillingDatabase
                     ) -> MaterializeResult:
+    if _superseded(context, database):
+        return MaterializeResult(metadata=SUPERSEDED)
     day = partition_day(context)
     with database.engine().begin() as conn:
         outcome = finalize_bills(conn, day, config.review_days)

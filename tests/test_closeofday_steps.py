@@ -148,7 +148,7 @@ def test_a_reload_that_moves_the_next_bill_date_back_bills_nothing_twice(lifecyc
         # S6's April (OPEN again); S3's and S11's periods from 04-01 are billed already
         assert bill_services(conn, date(2026, 3, 11), policy.prebill_days) == 2
     assert rows(lifecycle_world, bill_chg, "service_id", "period_start", "period_end", "charge_amount",
-                where=bill_chg.c.source == "RECURRING") == sorted(
+                where=bill_chg.c.source == "RECURRING", order_by=[bill_chg.c.service_id, bill_chg.c.period_start]) == sorted(
         [*RECURRING_AFTER, ("S2", date(2026, 4, 1), date(2026, 4, 30), D("8.00")),
          ("S6", date(2026, 4, 1), date(2026, 4, 30), D("5.00"))])
     assert rows(lifecycle_world, services, "service_id", "next_bill_dt", where=services.c.service_id.in_(
@@ -277,7 +277,7 @@ def _money_day(engine, day, outbox):
         counts = {**balances.update_balances(conn, day), "ResetGraceDates": balances.reset_grace_dates(conn, day)}
         counts["AssessLateFeesByInvoice"] = overdue.assess_late_fees(conn, day, POLICY.late_fee)
         counts.update(overdue.reopen_and_suspend(conn, day, POLICY.suspend_overdue_after_days))
-        counts["SetFinactivity"] = overdue.set_finactivity(conn)
+        counts["SetFinactivity"] = overdue.set_finactivity(conn, day)
         counts["OpenWaitForPaymentServices"] = overdue.open_paid_services(conn, day)
         counts.update(create_notices(conn, day, POLICY))
     counts["notices_sent"] = send_notices(engine, OutboxNotifier(outbox))

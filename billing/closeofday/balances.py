@@ -1,7 +1,8 @@
 """UpdateStaticBalances, UpdateStaticPastDueBalances and ResetGraceDates.
 
-What an account owes is its ``COMPLETE`` bills (completed by the day), each less its credit
-note; what it paid is its payments dated by the day. Payments settle bills oldest due date
+What an account owes is its ``COMPLETE`` bills completed before the day (a bill completed
+by the day's own finalize_billing counts from the next day, so re-running the day gives the
+same figures), each less its credit note; what it paid is its payments dated by the day. Payments settle bills oldest due date
 first (``bill.paid_amount``), so "paid", "open" and "past due" are per invoice — what late
 fees, overdue suspension and OpenWaitForPaymentServices need. On the account:
 ``balance`` = owed − paid (negative: a credit), ``past_due_balance`` = what is still open on
@@ -50,7 +51,7 @@ def update_balances(conn: Connection, day: date) -> dict[str, int]:
         conn.execute(insert(owed).from_select(
             ["bill_id", "account_id", "due_dt", "owed"],
             select(b.c.bill_id, b.c.account_id, b.c.due_dt, dsub(b.c.total_amount, credited(day)))
-            .where(b.c.status == "COMPLETE", b.c.completed_dt <= day)))
+            .where(b.c.status == "COMPLETE", b.c.completed_dt < day)))
         earlier = owed.alias("earlier")
         conn.execute(update(owed).values(owed_before=func.coalesce(
             select(dsum(earlier.c.owed)).where(

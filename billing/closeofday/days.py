@@ -45,6 +45,14 @@ def check_in_order(conn: Connection, day: date) -> None:
     )
 
 
+def superseded(conn: Connection, day: date) -> bool:
+    """True when ``day`` is closed and a later day too: the accounts have moved on, so running
+    its steps again would put their statuses and balances back to that day. Such a re-run
+    (a backfill over closed days, say) changes nothing."""
+    last = last_closed_day(conn)
+    return last is not None and day < last and is_closed(conn, day)
+
+
 def days_to_close(conn: Connection, through: date) -> list[date]:
     """The missing days up to ``through``, in order (only ``through`` when none was ever closed)."""
     last = last_closed_day(conn)

@@ -27,7 +27,7 @@ from billing.db.schema import accounts, bill, bill_chg, bill_segment, currencies
 
 def _open_past(day: date, days: int):
     """Condition on ``bill``: completed, still open, due more than ``days`` days before ``day``."""
-    return and_(bill.c.status == "COMPLETE", bill.c.completed_dt <= day, dsign(open_amount(day)) == 1,
+    return and_(bill.c.status == "COMPLETE", bill.c.completed_dt < day, dsign(open_amount(day)) == 1,
                 bill.c.due_dt < day - timedelta(days=days))
 
 
@@ -83,11 +83,14 @@ def reopen_and_suspend(conn: Connection, day: date, after_days: int) -> dict[str
             "SuspendOverDueAccounts": suspended, "services_suspended_overdue": services_suspended}
 
 
-def set_finactivity(conn: Connection) -> int:
-    """SetFinactivity: Y on accounts with billable charges on no bill yet, N on the others."""
+def set_finactivity(conn: Connection, day: date) -> int:
+    """SetFinactivity: Y on accounts with billable charges (of the day or before) on no bill
+    dated before the day — what DoInvoicing may bill — N on the others."""
     a, c = accounts, bill_chg
-    pending = exists().where(c.c.account_id == a.c.account_id, c.c.status == "BILLABLE",
-                             ~exists().where(bill_segment.c.bill_chg_id == c.c.bill_chg_id))
+    billed_before = exists().where(bill_segment.c.bill_chg_id == c.c.bill_chg_id,
+                                   bill.c.bill_id == bill_segment.c.bill_id, bill.c.bill_dt < day)
+    pending = exists().where(c.c.account_id == a.c.account_id, c.c.status == "BILLABLE", c.c.start_dt <= day,
+                             ~billed_before)
     flag = case((pending, "Y"), else_="N")
     return conn.execute(update(a).where(func.coalesce(a.c.finactivity_sw, "") != flag)
                         .values(finactivity_sw=flag)).rowcount
