@@ -35,6 +35,7 @@ from billing.cli import main
 from billing.db.schema import accounts, bill, bill_chg, notice, services
 from billing.payments.intake import load_payment_file
 from tests.closeofday_world import ACCOUNT_HEADER, SERVICE_HEADER, load
+from tests.conftest import BACKENDS
 from tests.corrections import billing_state, twin_database
 from tests.test_closeofday import smtp_server  # noqa: F401  (the fixture)
 from tests.world import rows
@@ -92,6 +93,10 @@ def world(engine, billing_home, tmp_path, monkeypatch):
     return engine
 
 
+# 125 close-of-day runs cost ~1.6 s each in Dagster's own bookkeeping: the simulation runs once,
+# on PostgreSQL when the tests have it (CI), else on SQLite; the steps themselves are tested on
+# both backends in test_closeofday_steps.py.
+@pytest.mark.parametrize("db_url", BACKENDS[-1:], indirect=True)
 def test_sixty_days_caught_up_run_again_and_day_by_day_end_alike(world, billing_home, smtp_server, db_url,  # noqa: F811
                                                                   tmp_path, monkeypatch):
     _pay(world, billing_home, PAYMENTS)  # every payment known before the catch-up

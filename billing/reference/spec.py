@@ -377,6 +377,15 @@ FILES: tuple[FileSpec, ...] = (
 
 SPECS: dict[str, FileSpec] = {spec.name: spec for spec in FILES}
 
+# Columns of reference tables that no file loads: the close of day keeps them (statuses'
+# reasons and dates, balances, a definition's NO_NEW). A reload leaves them as they are.
+KEPT_BY_CLOSE_OF_DAY: dict[str, tuple[str, ...]] = {
+    "accounts": ("status_reason", "status_dt", "grace_dt", "balance", "past_due_balance", "balance_dt",
+                 "finactivity_sw"),
+    "services": ("status_reason", "status_dt"),
+    "service_definitions": ("status",),
+}
+
 # DESIGN §5 "Rating": (ignore_txn, aggregate_txn, rating_criteria); None = any.
 PRICING_COMBINATIONS: tuple[tuple[str, str | None, str], ...] = (
     ("Y", None, "RITX"),
