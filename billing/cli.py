@@ -8,7 +8,7 @@ are printed as one clear message, never as a traceback.
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -353,6 +353,57 @@ def bill_cancel(bill_id: str, reason: str) -> None:
 
 
 @main.group(cls=_Group)
+def payments() -> None:
+    """Payment files: load one now (the payment sensor loads those dropped in inbox/payments)."""
+
+
+@payments.command("load")
+@click.argument("payment_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def payments_load(payment_file: Path) -> None:
+    """Copy PAYMENT_FILE into inbox/payments and run its load here: good rows recorded once,
+    bad rows to quarantine/payments/NAME.rejected.csv with their reasons."""
+    import shutil
+
+    from billing.payments.intake import file_id, inbox_folder
+    from jobs.launch import dagster_instance, run_payment_file
+
+    _engine()
+    folder = inbox_folder(billing_paths().ensure())
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / payment_file.name
+    if payment_file.resolve() != target.resolve():
+        partial = folder / f".{payment_file.name}.partial"
+        shutil.copyfile(payment_file, partial)
+        partial.replace(target)
+    if not _print_outcome(f"payment file {payment_file.name}: run", run_payment_file(dagster_instance(),
+                                                                                     file_id(target))):
+        sys.exit(1)
+
+
+@main.group(cls=_Group)
+def account() -> None:
+    """Accounts: grant a grace date before an overdue account is suspended."""
+
+
+@account.command("grace")
+@click.argument("account_id")
+@click.option("--until", "until", callback=_date, required=True, help="YYYY-MM-DD: no overdue suspension until "
+              "then; customers are warned before it (WarnGraceDate); cleared once past (ResetGraceDates).")
+def account_grace(account_id: str, until: date) -> None:
+    """Grant ACCOUNT_ID a grace date."""
+    from sqlalchemy import update
+
+    from billing.db.schema import accounts
+
+    with _engine().begin() as conn:
+        found = conn.execute(update(accounts).where(accounts.c.account_id == account_id)
+                             .values(grace_dt=until)).rowcount
+    if not found:
+        raise BillingError(f"account {account_id} is unknown: check the id, or load it with `billing reference load`")
+    click.echo(f"account {account_id}: grace date {until}")
+
+
+@main.group(cls=_Group)
 def invoice() -> None:
     """Invoices: preview an account's next one."""
 
@@ -381,8 +432,13 @@ def invoice_preview(account_id: str, as_of: date | None) -> None:
     click.echo(f"  subtotal {b.subtotal} {b.currency_cd}; tax {b.tax_amount}; total {b.total_amount} {b.currency_cd}")
 
 
-def _close_demo_day() -> bool:
-    """Close the demo's business day (its bill cycle C21 closes that day): invoices."""
+DEMO_CLOSE_DAYS = 31
+
+
+def _close_demo_month() -> bool:
+    """Close the month up to the demo's business day, day by day: recurring charges of the
+    sample services, invoices of every bill cycle (C28 on 10-28, C01 on 11-01, C15 on 11-15,
+    C21 on the demo day), notices — one daily partition of each close-of-day asset per day."""
     from billing.closeofday.days import days_to_close
     from billing.demo.feeds import DEMO_BUSINESS_DATE
     from billing.settings import business_today
@@ -391,7 +447,8 @@ def _close_demo_day() -> bool:
         click.echo(f"close of day {DEMO_BUSINESS_DATE} skipped: that day has not begun yet here")
         return True
     with _engine().begin() as conn:
-        days = days_to_close(conn, DEMO_BUSINESS_DATE)
+        days = days_to_close(conn, DEMO_BUSINESS_DATE,
+                             first=DEMO_BUSINESS_DATE - timedelta(days=DEMO_CLOSE_DAYS - 1))
     return _close_days(days, review_days=0)
 
 
@@ -433,7 +490,7 @@ def demo(feed_count: int, rows: int, reference_folder: Path) -> None:
     ok = _load_reference(reference_folder)
     for control in write_demo_feeds(paths.home / "demo_feeds", feed_count, rows):
         ok = _process(control, DEMO_BUSINESS_DATE) and ok
-    ok = _close_demo_day() and ok
+    ok = _close_demo_month() and ok
     click.echo("")
     status.callback()
     if not ok:

@@ -3,7 +3,7 @@ launches. The close of day's UpdateStaticBalances then settles bills with them."
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from billing.payments.intake import find_file, load_payment_file
+from billing.payments.intake import find_file, is_loaded, load_payment_file
 from billing.tfm.report import markdown_table
 from billing_assets.partitions import payment_files_partitions
 from resources import BillingDatabase, FeedInbox
@@ -21,9 +21,11 @@ PREVIEW_ROWS = 10
 def payments(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox) -> MaterializeResult:
     paths = inbox.paths()
     path = find_file(paths, context.partition_key)
+    if path is None and is_loaded(database.engine(), context.partition_key):
+        return MaterializeResult(metadata={"already_loaded": True})  # another run took it meanwhile
     if path is None:
         raise Failure(description=f"payment file {context.partition_key} is no longer in {paths.inbox / 'payments'}: "
-                      f"if it was loaded, its payments are recorded; otherwise drop the file again.",
+                      f"drop the file again.",
                       allow_retries=False)
     outcome = load_payment_file(database.engine(), paths, path)
     if outcome.message:

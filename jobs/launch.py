@@ -12,7 +12,7 @@ from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 from billing.feeds.inbox import Feed, identify, submit
 from billing.settings import billing_paths, dagster_home
 from billing_assets.aggregation import CONTROL_FILE_TAG
-from billing_assets.partitions import feeds_partitions
+from billing_assets.partitions import feeds_partitions, payment_files_partitions
 
 
 # The console shows warnings and errors only; the instance's event log keeps every event.
@@ -46,7 +46,9 @@ def _outcome(result: ExecuteInProcessResult) -> RunOutcome:
         if event.event_type == DagsterEventType.STEP_FAILURE:
             failures.append(f"{event.step_key}: {_root_message(event.step_failure_data.error)}")
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
-            failures.append(f"check {event.event_specific_data.check_name} failed")
+            evaluation = event.event_specific_data
+            sample = evaluation.metadata.get("sample")
+            failures.append(f"check {evaluation.check_name} failed" + (f": {sample.value}" if sample else ""))
     return RunOutcome(result.run_id, result.success, failures)
 
 
@@ -78,12 +80,22 @@ def run_feed_job(instance: DagsterInstance, job_name: str, header_id: str, busin
                  tags: Optional[dict] = None) -> RunOutcome:
     """Run a feed-partitioned job (aggregation — a re-aggregation needs no files —, or
     cancellation) for one feed, registering its partition if this instance has not seen it."""
-    if not instance.has_dynamic_partition(feeds_partitions.name, header_id):
-        instance.add_dynamic_partitions(feeds_partitions.name, [header_id])
+    _register(instance, feeds_partitions.name, header_id)
     ops = {}
     if business_date is not None:
         ops = {"validate_transactions_and_derive_legs": {"config": {"business_date": str(business_date)}}}
     return _run(instance, job_name, ops, partition_key=header_id, tags=tags)
+
+
+def run_payment_file(instance: DagsterInstance, file_key: str) -> RunOutcome:
+    """Load one payment file of ``inbox/payments`` (its partition key: name and content hash)."""
+    _register(instance, payment_files_partitions.name, file_key)
+    return _run(instance, "payments_job", {}, partition_key=file_key)
+
+
+def _register(instance: DagsterInstance, partitions: str, key: str) -> None:
+    if not instance.has_dynamic_partition(partitions, key):
+        instance.add_dynamic_partitions(partitions, [key])
 
 
 def run_rollback(instance: DagsterInstance, config: dict) -> RunOutcome:

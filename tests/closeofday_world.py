@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, update
 
 from billing.db.engine import allocate_ids
-from billing.db.schema import accounts, bill, bill_chg, bill_segment, credit_note, services
+from billing.db.schema import accounts, bill, bill_chg, bill_segment, credit_note
 from billing.reference.loader import load_reference
 
 ACCOUNT_HEADER = ("account_id,person_id,division_cd,currency_cd,bill_cycle_cd,status,parent_account_id,price_list_cd,"

@@ -147,8 +147,9 @@ def test_a_reload_that_moves_the_next_bill_date_back_bills_nothing_twice(lifecyc
         # only what is due on 03-11 (04-01 ≤ 03-11 + 25 days): S2's April (its March is billed, skipped) and
         # S6's April (OPEN again); S3's and S11's periods from 04-01 are billed already
         assert bill_services(conn, date(2026, 3, 11), policy.prebill_days) == 2
+    by_period = [bill_chg.c.service_id, bill_chg.c.period_start]
     assert rows(lifecycle_world, bill_chg, "service_id", "period_start", "period_end", "charge_amount",
-                where=bill_chg.c.source == "RECURRING", order_by=[bill_chg.c.service_id, bill_chg.c.period_start]) == sorted(
+                where=bill_chg.c.source == "RECURRING", order_by=by_period) == sorted(
         [*RECURRING_AFTER, ("S2", date(2026, 4, 1), date(2026, 4, 30), D("8.00")),
          ("S6", date(2026, 4, 1), date(2026, 4, 30), D("5.00"))])
     assert rows(lifecycle_world, services, "service_id", "next_bill_dt", where=services.c.service_id.in_(

@@ -4,16 +4,18 @@ kind calls for, with the right reason, and `billing demo` runs end to end."""
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
+from dagster import AssetKey, DagsterInstance
 from sqlalchemy import select
 
 from billing.db.engine import make_engine
-from billing.db.schema import bill, txn_detail, txn_detail_excp, txn_detail_stg
+from billing.db.schema import bill, bill_chg, txn_detail, txn_detail_excp, txn_detail_stg
 from billing.demo.catalog import SAMPLE_REFERENCE_DIR
 from billing.demo.feeds import generate_rows, write_feed
 from billing.reference.loader import load_reference
+from tests.test_definitions import CLOSEOFDAY_CHAIN
 from tests.world import run_feed
 
 EXPECTED = {
@@ -77,12 +79,28 @@ def test_billing_demo_runs_end_to_end(billing_home):
     assert done.returncode == 0, done.stderr
     assert "feeds:        VALI 1" in done.stdout
     assert "run " in done.stdout and " succeeded" in done.stdout
-    # The demo ends with invoices: the accounts of bill cycle C21 are billed on the demo day,
-    # their bills completed and sent: by e-mail, or to the print queue without an address.
-    assert "close of day 2026-11-21: closed." in done.stdout
+    # The demo closes a month, day by day (2026-10-22 … 2026-11-21): every bill cycle bills its
+    # accounts on its day, the bills completed and sent: by e-mail, or to the print queue
+    # without an address; the sample services are billed on their next bill dates.
+    closed = [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("close of day")]
+    assert closed == [f"close of day {date(2026, 10, 22) + timedelta(days=n)}" for n in range(31)]
     with make_engine(os.environ["BILLING_DATABASE_URL"]).connect() as conn:
         bills = conn.execute(select(bill.c.status, bill.c.invoice_number, bill.c.total_amount)).all()
+        bill_days = set(conn.execute(select(bill.c.bill_dt).distinct()).scalars())
+        recurring = conn.execute(select(bill_chg.c.service_id, bill_chg.c.period_start)
+                                 .where(bill_chg.c.source == "RECURRING")).all()
     assert bills and {status for status, _, _ in bills} == {"COMPLETE"}
+    assert bill_days <= {date(2026, 10, 28), date(2026, 11, 1), date(2026, 11, 15), date(2026, 11, 21)}
+    assert date(2026, 11, 21) in bill_days
+    # S-0001/4/6 from 11-01, S-0002/5 from 11-15 (a partial period: to 11-30), nothing due yet for S-0003/7
+    assert sorted(recurring) == [("S-0001", date(2026, 11, 1)), ("S-0002", date(2026, 11, 15)),
+                                 ("S-0004", date(2026, 11, 1)), ("S-0005", date(2026, 11, 15)),
+                                 ("S-0006", date(2026, 11, 1))]
+    # What the UI shows: each close-of-day asset materialized for each of the 31 daily partitions.
+    instance = DagsterInstance.get()
+    month = {(date(2026, 10, 22) + timedelta(days=n)).isoformat() for n in range(31)}
+    for step in CLOSEOFDAY_CHAIN:
+        assert instance.get_materialized_partitions(AssetKey(step)) == month, step
     sent = [path.stem for folder in (billing_home.outbox, billing_home.outbox / "print")
             for path in folder.glob("*.eml")]
     assert sorted(sent) == sorted(number for _, number, _ in bills)

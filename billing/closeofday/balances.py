@@ -2,8 +2,8 @@
 
 What an account owes is its ``COMPLETE`` bills completed before the day (a bill completed
 by the day's own finalize_billing counts from the next day, so re-running the day gives the
-same figures), each less its credit note; what it paid is its payments dated by the day. Payments settle bills oldest due date
-first (``bill.paid_amount``), so "paid", "open" and "past due" are per invoice — what late
+same figures), each less its credit note; what it paid is its payments dated by the day.
+Payments settle bills oldest due date first (``bill.paid_amount``), so "paid", "open" and "past due" are per invoice — what late
 fees, overdue suspension and OpenWaitForPaymentServices need. On the account:
 ``balance`` = owed − paid (negative: a credit), ``past_due_balance`` = what is still open on
 bills whose due date has passed, ``balance_dt`` = the day. Everything is recomputed from the

@@ -53,11 +53,12 @@ def superseded(conn: Connection, day: date) -> bool:
     return last is not None and day < last and is_closed(conn, day)
 
 
-def days_to_close(conn: Connection, through: date) -> list[date]:
-    """The missing days up to ``through``, in order (only ``through`` when none was ever closed)."""
+def days_to_close(conn: Connection, through: date, first: date | None = None) -> list[date]:
+    """The missing days up to ``through``, in order; when none was ever closed, from ``first``
+    (default: only ``through``)."""
     last = last_closed_day(conn)
-    first = through if last is None else last + timedelta(days=1)
-    return [first + timedelta(days=n) for n in range((through - first).days + 1)]
+    start = (first or through) if last is None else last + timedelta(days=1)
+    return [start + timedelta(days=n) for n in range((through - start).days + 1)]
 
 
 def record_closed(conn: Connection, day: date) -> dict[str, int]:

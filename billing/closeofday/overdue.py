@@ -104,6 +104,6 @@ def open_paid_services(conn: Connection, day: date) -> int:
         c.c.service_id == s.c.service_id,
         ~exists().where(seg.c.bill_chg_id == c.c.bill_chg_id, seg.c.bill_id == bill.c.bill_id,
                         bill.c.status == "COMPLETE", dsign(open_amount(day)) <= 0))
-    return conn.execute(update(s).where(s.c.status == "WAIT_FOR_PAYMENT", exists().where(c.c.service_id == s.c.service_id),
-                                        ~unpaid)
+    billed = exists().where(c.c.service_id == s.c.service_id)
+    return conn.execute(update(s).where(s.c.status == "WAIT_FOR_PAYMENT", billed, ~unpaid)
                         .values(status="OPEN", status_reason="PAID", status_dt=day)).rowcount

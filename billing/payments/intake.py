@@ -72,6 +72,11 @@ def find_file(paths: BillingPaths, key: str) -> Path | None:
     return next((p for p in waiting_files(paths) if file_id(p) == key), None)
 
 
+def is_loaded(engine: Engine, key: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(payment_file.c.file_id).where(payment_file.c.file_id == key)).first() is not None
+
+
 def load_payment_file(engine: Engine, paths: BillingPaths, path: Path) -> LoadOutcome:
     """Record the file's good rows (once) and move the file out of the inbox."""
     key = file_id(path)
