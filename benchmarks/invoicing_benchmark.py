@@ -7,11 +7,13 @@
 Builds a fresh billing database (SQLite in a temporary folder by default; a PostgreSQL
 database is created when missing and its ``public`` schema is dropped and recreated), loads
 ``sample_data/reference``, adds N accounts of bill cycle C01 (USD, tax US-NY, each with an
-e-mail address) and K billable charges each (every tenth in EUR, converted on the bill), then
-runs the real ``closeofday_job`` for 2026-11-01 on an ephemeral Dagster instance, the way
-``billing closeofday`` does: bill run, finalization (invoice numbers), documents rendered
-and written as ``.eml`` files to the outbox (PDFs only with ``--pdf``), the day logged. Prints seconds and bills per
-second per step, the job's wall time and peak memory.
+e-mail address), K billable charges each (every tenth in EUR, converted on the bill) and one
+monthly service each (9.99, due on the day), then runs the real ``closeofday_job`` for
+2026-11-01 on an ephemeral Dagster instance, the way ``billing closeofday`` does: dbck, the
+lifecycle, BillServices (N recurring charges), balances, late fees, overdue, the bill run,
+notices, statistics, finalization (invoice numbers), documents rendered and written as
+``.eml`` files to the outbox (PDFs only with ``--pdf``), the day logged. Prints seconds and
+bills per second per step, the job's wall time and peak memory.
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ def _accounts(n: int) -> pd.DataFrame:
     })
 
 
+def _services(accounts: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "service_id": "SVC-" + accounts["account_id"], "account_id": accounts["account_id"],
+        "service_cd": "BENCH_PLAN", "status": "OPEN", "start_dt": "2025-01-01", "bill_period": "MONTHLY",
+        "price": "9.99", "next_bill_dt": "2026-11-01",
+    })
+
+
 def _charges(accounts: pd.DataFrame, per_account: int) -> pd.DataFrame:
     n = len(accounts) * per_account
     numbers = pd.RangeIndex(n)
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         from billing.db.bulk import analyze, bulk_insert
         from billing.db.engine import make_engine
         from billing.db.migrate import upgrade
-        from billing.db.schema import accounts, bill_chg, id_allocator
+        from billing.db.schema import accounts, bill_chg, id_allocator, services
         from billing.invoicing.report import bill_totals
         from billing.reference.loader import load_reference
         from jobs.launch import run_closeofday
@@ -118,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         charges = _charges(frame, args.charges)
         with engine.begin() as conn:
             bulk_insert(conn, accounts, frame)
+            bulk_insert(conn, services, _services(frame))
             bulk_insert(conn, bill_chg, charges)
             conn.execute(insert(id_allocator).values(name="bill_chg_id", next_id=FIRST_CHARGE_ID + len(charges)))
             analyze(conn, accounts)
+            analyze(conn, services)
             analyze(conn, bill_chg)
         setup_s = time.perf_counter() - started
 
@@ -137,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"database        {kind} ({make_url(url).render_as_string(hide_password=True)})")
         print(f"accounts        {args.accounts:,} (bill cycle C01), {len(charges):,} charges "
-              f"({args.charges} each, every tenth in EUR); set up in {setup_s:.2f} s")
+              f"({args.charges} each, every tenth in EUR), {args.accounts:,} services; set up in {setup_s:.2f} s")
         print()
         print_steps(steps, bills, "bills/s", job_s, outcome)
         print()

@@ -35,8 +35,15 @@ from billing.errors import BillingError
 from billing.notify import OutboxNotifier
 from billing.payments.intake import load_payment_file
 from billing.settings import BillingPaths
-from tests.closeofday_world import ACCOUNT_HEADER, SERVICE_HEADER, completed_bill, credit, load, mark, \
-    recurring_charge_on_bill
+from tests.closeofday_world import (
+    ACCOUNT_HEADER,
+    SERVICE_HEADER,
+    completed_bill,
+    credit,
+    load,
+    mark,
+    recurring_charge_on_bill,
+)
 from tests.world import rows
 
 DAY = date(2026, 3, 10)
