@@ -1,6 +1,7 @@
 """The real `dagster-webserver` on the repository's workspace.yaml: the code location loads
 without error, the UI's GraphQL API lists every asset, asset check, job, sensor and schedule, and
-it shows the close of day's daily partitions with the demo day's materialization metadata.
+it shows the close of day's daily partitions — the demo's month for every step — with the demo
+day's materialization metadata.
 
 The expected names are written out here, not read from the code under test. The server
 runs as a subprocess in a session of its own, with DAGSTER_HOME and BILLING_HOME in a
@@ -38,13 +39,15 @@ EXPECTED_ASSETS = {
     "billable_charges",
     "completed_transactions",
     "aggregation_cleanup",
-    "pending_bills",
-    "completed_bills",
-    "invoice_documents",
-    "closed_day",
 }
-EXPECTED_JOBS = {"aggregation_job", "refresh_pricing_job", "closeofday_job"}
-EXPECTED_SENSORS = {"feed_sensor"}
+# The close of day, in the seed's order: the UI shows a daily partition of each per day closed.
+CLOSEOFDAY_ASSETS = ["checked_database", "managed_files", "tax_rates_in_effect", "entity_statuses",
+                     "recurring_charges", "account_balances", "late_fees", "overdue_accounts", "financial_activity",
+                     "pending_bills", "paid_services", "customer_notices", "daily_statistics",
+                     "payment_info_removed", "completed_bills", "invoice_documents", "closed_day"]
+EXPECTED_ASSETS |= {*CLOSEOFDAY_ASSETS, "payments"}
+EXPECTED_JOBS = {"aggregation_job", "refresh_pricing_job", "closeofday_job", "payments_job"}
+EXPECTED_SENSORS = {"feed_sensor", "payment_sensor"}
 EXPECTED_CHECKS = {
     ("aggregation_cleanup", "comp_legs_charged_once"),
     ("aggregation_cleanup", "charge_sqis_equal_leg_sums"),
@@ -52,7 +55,10 @@ EXPECTED_CHECKS = {
     ("pending_bills", "bill_totals_reconcile"),
     ("pending_bills", "charges_billed_once"),
     ("pending_bills", "closed_windows_fully_billed"),
+    ("checked_database", "dbck_severe"),
+    ("checked_database", "dbck_warnings"),
 }
+DEMO_MONTH = 31  # the demo closes 2026-10-22 … 2026-11-21
 DEMO_DAY = "2026-11-21"
 
 LOCATIONS_QUERY = """
@@ -97,6 +103,7 @@ ASSETS_QUERY = """
 query {
   assetNodes {
     assetKey { path }
+    partitionStats { numMaterialized }
     assetChecksOrError {
       __typename
       ... on AssetChecks { checks { name assetKey { path } blocking } }
@@ -205,7 +212,7 @@ def test_webserver_loads_every_definition(tmp_path):
         "DAGSTER_HOME": str(dagster_home),
         "BILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'billing.db'}",
     }
-    # The demo runs first: feeds, then the close of its business day, in this DAGSTER_HOME.
+    # The demo runs first: feeds, then a month of close of day, in this DAGSTER_HOME.
     demo = subprocess.run([str(Path(sys.executable).parent / "billing"), "demo", "--feeds", "1", "--rows", "300"],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
@@ -270,6 +277,9 @@ def test_webserver_loads_every_definition(tmp_path):
             for check in answer["checks"]:
                 checks.add(("/".join(check["assetKey"]["path"]), check["name"]))
         assert EXPECTED_CHECKS <= checks, f"missing checks: {sorted(EXPECTED_CHECKS - checks)} (found {sorted(checks)})"
+        materialized = {"/".join(node["assetKey"]["path"]): (node["partitionStats"] or {}).get("numMaterialized")
+                        for node in asset_nodes}
+        assert {name: materialized[name] for name in CLOSEOFDAY_ASSETS} == dict.fromkeys(CLOSEOFDAY_ASSETS, DEMO_MONTH)
     finally:
         _stop(process)
     assert process.poll() is not None, "dagster-webserver is still running"
