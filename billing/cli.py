@@ -360,17 +360,20 @@ def payments() -> None:
 @payments.command("load")
 @click.argument("payment_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def payments_load(payment_file: Path) -> None:
-    """Copy PAYMENT_FILE into inbox/payments and run its load here: good rows recorded once,
-    bad rows to quarantine/payments/NAME.rejected.csv with their reasons."""
+    """Run the load of PAYMENT_FILE here (staged in processing/payments, out of the sensor's
+    sight): good rows recorded once, bad rows to quarantine/payments/FILE_ID.rejected.csv with
+    their reasons."""
     import shutil
 
-    from billing.payments.intake import file_id, inbox_folder
+    from billing.payments.intake import file_id, inbox_folder, staging_folder
     from jobs.launch import dagster_instance, run_payment_file
 
     _engine()
-    folder = inbox_folder(billing_paths().ensure())
+    paths = billing_paths().ensure()
+    folder = staging_folder(paths)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / payment_file.name
+    target = payment_file if payment_file.resolve().parent == inbox_folder(paths).resolve() else \
+        folder / payment_file.name
     if payment_file.resolve() != target.resolve():
         partial = folder / f".{payment_file.name}.partial"
         shutil.copyfile(payment_file, partial)

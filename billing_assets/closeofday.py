@@ -70,10 +70,14 @@ SUPERSEDED = {"superseded": MetadataValue.md(
 
 
 def _superseded(context, database: BillingDatabase) -> bool:
+    """True when the day's steps have nothing to do (see SUPERSEDED); a Failure, saying what
+    to run, when the day may not run yet (a step materialized on its own, out of order)."""
+    day = partition_day(context)
     with database.engine().connect() as conn:
-        if superseded(conn, partition_day(context)):
+        if superseded(conn, day):
             context.log.info(f"{context.partition_key} is closed and later days too: nothing to do")
             return True
+        _in_order(conn, day)
     return False
 
 

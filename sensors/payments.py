@@ -1,20 +1,22 @@
 """The payment sensor: each ``.csv`` in ``inbox/payments`` becomes a partition and a run of
-``payments_job``. The run key is the file's name and content hash, so the same bytes dropped
-again launch nothing (the run's asset archives the copy)."""
+``payments_job``. The run key is the file's name and content hash; the same bytes dropped
+again after they were loaded launch nothing and are archived beside the first copy."""
 
 from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from billing.payments.intake import file_id, inbox_folder, waiting_files
+from billing.payments.intake import inbox_folder, retire_loaded, waiting_files
 from billing_assets.partitions import payment_files_partitions
 from jobs import payments_job
-from resources import FeedInbox
+from resources import BillingDatabase, FeedInbox
 
 
 @sensor(job=payments_job, minimum_interval_seconds=30, description="Registers each payment file in "
         "$BILLING_HOME/inbox/payments as a `payment_files` partition and launches its load.")
-def payment_sensor(context: SensorEvaluationContext, inbox: FeedInbox):
+def payment_sensor(context: SensorEvaluationContext, inbox: FeedInbox, database: BillingDatabase):
     paths = inbox.paths()
-    keys = [file_id(path) for path in waiting_files(paths)]
+    for path in retire_loaded(database.engine(), paths):
+        context.log.info(f"{path.name} repeats a payment file already loaded: archived, not loaded again")
+    keys = [key for _path, key in waiting_files(paths)]
     if not keys:
         return SkipReason(f"no payment file in {inbox_folder(paths)}")
     known = set(context.instance.get_dynamic_partitions(payment_files_partitions.name))

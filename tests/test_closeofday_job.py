@@ -54,6 +54,19 @@ def test_a_day_through_the_job_counts_each_step_in_its_metadata(engine, billing_
     assert _metadata(instance, "recurring_charges", DAY) == {"BillServices": 0}
 
 
+def test_a_step_materialized_on_its_own_keeps_the_days_in_order(engine, billing_home, tmp_path):
+    load(engine, tmp_path / "reference", WORLD)
+    assert _cli("closeofday", "--date", DAY.isoformat()).exit_code == 0
+    later = date(2026, 3, 12)  # 03-11 is not closed
+    result = defs.resolve_job_def("closeofday_job").get_subset(
+        asset_selection={AssetKey("recurring_charges")}).execute_in_process(
+        instance=dagster_instance(), partition_key=later.isoformat(), raise_on_error=False)
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert "the last day closed is 2026-03-10, so 2026-03-11 comes first" in failure.step_failure_data.error.message
+    assert rows(engine, bill_chg, "start_dt", where=bill_chg.c.source == "RECURRING") == [(DAY,)]
+
+
 def test_severe_database_problems_stop_the_day_until_fixed(engine, billing_home, tmp_path):
     load(engine, tmp_path / "reference", WORLD)
     with engine.begin() as conn:
@@ -80,7 +93,8 @@ def test_the_payment_sensor_loads_each_file_of_the_inbox_once(engine, billing_ho
                                        "NOPE,1.00,2026-03-09,T2\n", encoding="utf-8")
     key = file_id(folder / "bank-1.csv")
     instance = dagster_instance()
-    tick = payment_sensor(build_sensor_context(instance=instance, resources={"inbox": defs.resources["inbox"]}))
+    tick = payment_sensor(build_sensor_context(instance=instance, resources={
+        "inbox": defs.resources["inbox"], "database": defs.resources["database"]}))
     assert [request.partition_key for request in tick.run_requests] == [key]
     assert [request.run_key for request in tick.run_requests] == [key]
     instance.add_dynamic_partitions("payment_files", [key])
@@ -89,13 +103,19 @@ def test_the_payment_sensor_loads_each_file_of_the_inbox_once(engine, billing_ho
     metadata = result.asset_materializations_for_node("payments")[0].metadata
     assert (metadata["accepted"].value, metadata["rejected"].value, metadata["amount"].value) == (1, 1, "12.50")
     assert rows(engine, payment, "account_id", "amount", "reference") == [("A1", D("12.50"), "T1")]
-    assert (billing_home.quarantine / "payments" / "bank-1.rejected.csv").is_file()
+    assert (billing_home.quarantine / "payments" / f"{key}.rejected.csv").is_file()
+    archived = billing_home.archive / "payments" / key / "bank-1.csv"
 
-    # the same bytes dropped again through the CLI: recognised, nothing recorded twice
-    (tmp_path / "bank-1.csv").write_text((billing_home.archive / "payments" / "bank-1.csv").read_text())
+    # the same bytes through the CLI: recognised, nothing recorded twice
+    (tmp_path / "bank-1.csv").write_text(archived.read_text())
     again = _cli("payments", "load", str(tmp_path / "bank-1.csv"))
     assert again.exit_code == 0, again.output
     assert rows(engine, payment, "account_id", "amount", "reference") == [("A1", D("12.50"), "T1")]
+    # … and dropped in the inbox again: the sensor launches nothing and archives the copy
+    (folder / "bank-1.csv").write_text(archived.read_text())
+    tick = payment_sensor(build_sensor_context(instance=instance, resources={
+        "inbox": defs.resources["inbox"], "database": defs.resources["database"]}))
+    assert not list(folder.iterdir()) and not getattr(tick, "run_requests", None)
 
     granted = _cli("account", "grace", "A1", "--until", "2026-03-20")
     assert granted.output == "account A1: grace date 2026-03-20\n"

@@ -16,8 +16,9 @@ after the due date; suspension ten days after it):
 * K5: KS5 40.00 a month, pays its February invoice on 02-27: late fee 0.80 on 02-21,
   SUSPENDED on 02-26, OPEN again on 02-27, March billed;
 * K7: KS7 25.00 a month WAITING FOR PAYMENT: its January is billed on 01-01 and invoiced
-  on 02-01; paid on 02-05, the service opens that day (OpenWaitForPaymentServices comes
-  after BillServices) and its February is billed the next day.
+  on 02-01; paid on 02-05, the service opens that day and is billed from that day — the
+  days it waited are not billed: 02-05 … 02-28 = 25 × 24/28 = 21.428… → 21.43, billed the
+  next day (OpenWaitForPaymentServices comes after BillServices).
 
 Charges are dated the day they are billed, so the bill of 02-01 (window January) holds
 January's recurring charges and the bill of 03-01 February's and the late fees.
@@ -146,7 +147,7 @@ def _assert_the_sixty_days(engine):
         (feb, "K1", D("15.00"), "COMPLETE"), (feb, "K2", D("16.00"), "COMPLETE"), (feb, "K3", D("20.00"), "COMPLETE"),
         (feb, "K4", D("50.00"), "COMPLETE"), (feb, "K5", D("40.00"), "COMPLETE"), (feb, "K7", D("25.00"), "COMPLETE"),
         (mar, "K1", D("30.00"), "COMPLETE"), (mar, "K2", D("31.00"), "COMPLETE"), (mar, "K3", D("7.14"), "COMPLETE"),
-        (mar, "K4", D("51.00"), "COMPLETE"), (mar, "K5", D("40.80"), "COMPLETE"), (mar, "K7", D("25.00"), "COMPLETE"),
+        (mar, "K4", D("51.00"), "COMPLETE"), (mar, "K5", D("40.80"), "COMPLETE"), (mar, "K7", D("21.43"), "COMPLETE"),
     ]
     assert rows(engine, bill_chg, "account_id", "start_dt", "charge_amount", where=bill_chg.c.source == "LATE_FEE") \
         == [("K4", date(2026, 2, 21), D("1.00")), ("K5", date(2026, 2, 21), D("0.80"))]
@@ -161,7 +162,7 @@ def _assert_the_sixty_days(engine):
         ("KS4", date(2026, 1, 1), date(2026, 1, 1)), ("KS4", date(2026, 2, 1), date(2026, 2, 1)),
         ("KS5", date(2026, 1, 1), date(2026, 1, 1)), ("KS5", date(2026, 2, 1), date(2026, 2, 1)),
         ("KS5", date(2026, 3, 1), date(2026, 3, 1)),
-        ("KS7", date(2026, 1, 1), date(2026, 1, 1)), ("KS7", date(2026, 2, 1), date(2026, 2, 6)),
+        ("KS7", date(2026, 1, 1), date(2026, 1, 1)), ("KS7", date(2026, 2, 5), date(2026, 2, 6)),
         ("KS7", date(2026, 3, 1), date(2026, 3, 1)),
     ]
     assert rows(engine, services, "service_id", "status", "status_reason", "status_dt") == [

@@ -33,7 +33,7 @@ from billing.db.schema import (
 )
 from billing.errors import BillingError
 from billing.notify import OutboxNotifier
-from billing.payments.intake import load_payment_file
+from billing.payments.intake import file_id, load_payment_file
 from billing.settings import BillingPaths
 from tests.closeofday_world import (
     ACCOUNT_HEADER,
@@ -162,6 +162,18 @@ def test_a_reload_that_moves_the_next_bill_date_back_bills_nothing_twice(lifecyc
     assert rows(lifecycle_world, services, "service_id", "next_bill_dt", where=services.c.service_id.in_(
         ["S1", "S11", "S2", "S3"])) == [("S1", date(2026, 4, 1)), ("S11", date(2026, 4, 16)),
                                         ("S2", date(2026, 5, 1)), ("S3", date(2026, 7, 1))]
+    # The reload changed S4's status (OPEN by its reopen date → SUSPENDED): the reason and day
+    # of the old status went with it, so S4 is not taken as suspended since then.
+    assert rows(lifecycle_world, services, "status", "status_reason", "status_dt",
+                where=services.c.service_id == "S4") == [("SUSPENDED", None, None)]
+
+    # A next bill date moved into the middle of a billed period (S2: March and April are billed).
+    load(lifecycle_world, tmp_path / "reference", {"services": SERVICE_HEADER + (
+        "S2,A1,NEW,TV,OPEN,2026-01-01,,MONTHLY,10.00,2026-03-15,20,2026-03-31,\n")})
+    with lifecycle_world.begin() as conn:
+        assert bill_services(conn, date(2026, 3, 12), policy.prebill_days) == 0
+    assert rows(lifecycle_world, services, "next_bill_dt", where=services.c.service_id == "S2") == [
+        (date(2026, 5, 1),)]
 
 
 def test_periods_follow_the_calendar_and_prorate_by_days():
@@ -244,14 +256,16 @@ def _drop_payments(paths: BillingPaths, name: str, text: str):
 
 
 def test_a_payment_file_keeps_good_rows_once_and_quarantines_bad_rows_with_reasons(money_world, paths):
-    outcome = load_payment_file(money_world, paths, _drop_payments(paths, "bank-0310.csv", PAYMENTS))
-    assert (outcome.accepted, outcome.rejected, outcome.amount) == (4, 6, D("170.00"))
+    dropped = _drop_payments(paths, "bank-0310.csv", PAYMENTS)
+    key = file_id(dropped)
+    outcome = load_payment_file(money_world, paths, dropped)
+    assert (outcome.file_id, outcome.accepted, outcome.rejected, outcome.amount) == (key, 4, 6, D("170.00"))
     assert rows(money_world, payment, "account_id", "amount", "payment_dt", "reference") == [
         ("B1", D("120.00"), date(2026, 2, 20), "R1"), ("B2", D("20.00"), date(2026, 3, 5), "R2"),
         ("B3", D(25), date(2026, 3, 9), "R3"), ("B6", D("5.00"), date(2025, 10, 1), "R6")]
     assert rows(money_world, account_payment_info, "account_id", "payment_method") == [
         ("B1", "VISA ****4242"), ("B6", "IBAN DE** 1234")]
-    with (paths.quarantine / "payments" / "bank-0310.rejected.csv").open(encoding="utf-8") as quarantined:
+    with (paths.quarantine / "payments" / f"{key}.rejected.csv").open(encoding="utf-8") as quarantined:
         rejected = list(csv.DictReader(quarantined))
     assert [row["line"] for row in rejected] == ["6", "7", "8", "9", "10", "11"]
     assert [row["reason"] for row in rejected] == [
@@ -262,7 +276,7 @@ def test_a_payment_file_keeps_good_rows_once_and_quarantines_bad_rows_with_reaso
         "payment R1 of account B1 appears twice in the file",
         "reference must be 1 to 200 characters: it identifies the payment",
     ]
-    assert (paths.archive / "payments" / "bank-0310.csv").is_file()
+    assert (paths.archive / "payments" / key / "bank-0310.csv").is_file()
     assert not list((paths.inbox / "payments").iterdir())
 
     again = load_payment_file(money_world, paths, _drop_payments(paths, "bank-0310.csv", PAYMENTS))
@@ -331,10 +345,10 @@ def test_balances_late_fees_overdue_notices_and_housekeeping_of_a_day(money_worl
         ("T1", "SUSPENDED", "OVERDUE"), ("T3", "OPEN", "PAID"), ("T4", "OPEN", "PAID"), ("T5", "OPEN", None)]
     assert rows(money_world, notice, "notice_id", "recipient") == [
         ("GRACE_DATE:B4:2026-03-12", "b4@example.com"),
-        ("LONG_SUSPENSION:B5:2026-01-01", "operator@localhost"),
+        ("LONG_SUSPENSION_ACCOUNT:B5:2026-01-01", "operator@localhost"),
         ("SERVICE_EXPIRATION:T5:2026-03-20", "b4@example.com")]
     assert sorted(p.name for p in paths.outbox.glob("*.eml")) == [
-        "notice-GRACE_DATE-B4-2026-03-12.eml", "notice-LONG_SUSPENSION-B5-2026-01-01.eml",
+        "notice-GRACE_DATE-B4-2026-03-12.eml", "notice-LONG_SUSPENSION_ACCOUNT-B5-2026-01-01.eml",
         "notice-SERVICE_EXPIRATION-T5-2026-03-20.eml"]
     assert "B4 has 10.00 USD past due. Please pay by 2026-03-12" in \
         (paths.outbox / "notice-GRACE_DATE-B4-2026-03-12.eml").read_text()
@@ -371,6 +385,9 @@ def test_database_checks_name_severe_problems_and_warnings(money_world, paths):
     _money_day(money_world, DAY, paths.outbox)
     with money_world.begin() as conn:
         assert findings(conn, SEVERE) == []
+        # X1, paid in full, credited the next day: still paid as of the balances' day, no problem
+        credit(conn, "X1", D("100.00"), date(2026, 3, 11))
+        assert findings(conn, SEVERE) == []
         assert findings(conn, WARNINGS) == [
             "no account in credit: account B6 has a credit balance of -5.00 USD: refund or keep it"]
         conn.execute(update(bill).where(bill.c.bill_id == "X3").values(total_amount=D("31.00")))
@@ -401,7 +418,7 @@ def test_managefiles_compresses_then_deletes_by_age_at_the_business_day(paths):
     assert housekeeping.manage_files(paths, DAY, CloseOfDayPolicy()) == {"files_compressed": 0, "files_deleted": 0}
 
 
-def test_a_bad_policy_names_its_key_and_what_is_allowed(tmp_path):
+def test_a_bad_policy_names_its_key_and_what_is_allowed(tmp_path, monkeypatch):
     assert load_policy(tmp_path) == CloseOfDayPolicy()
     (tmp_path / "closeofday.yaml").write_text("late_fee:\n  kind: SOMETIMES\nretention:\n  archive:\n"
                                               "    compress_after_days: 10\n    delete_after_days: 5\n")
@@ -413,3 +430,6 @@ def test_a_bad_policy_names_its_key_and_what_is_allowed(tmp_path):
     (tmp_path / "closeofday.yaml").write_text("prebill_days: 5\nlate_fee: {kind: FLAT, flat_amount: '2.50'}\n")
     policy = load_policy(tmp_path)
     assert (policy.prebill_days, policy.late_fee.kind, policy.late_fee.flat_amount) == (5, "FLAT", D("2.50"))
+    monkeypatch.setenv("BILLING_CLOSEOFDAY_POLICY", str(tmp_path / "typo.yaml"))
+    with pytest.raises(BillingError, match="BILLING_CLOSEOFDAY_POLICY names .*typo.yaml, which does not exist"):
+        load_policy(tmp_path)

@@ -24,7 +24,7 @@ from billing.db.scratch import scratch_table
 ZERO = literal(0)
 
 
-def credited(day: date) -> ColumnElement:
+def credited(day: date | ColumnElement) -> ColumnElement:
     """The amount of the bill's credit note issued by ``day`` (0 without one)."""
     return func.coalesce(select(credit_note.c.amount).where(credit_note.c.bill_id == bill.c.bill_id,
                                                             credit_note.c.credit_dt <= day)

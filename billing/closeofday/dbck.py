@@ -7,8 +7,6 @@ fixed; warnings are states an operator should look at.
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import Connection, and_, exists, select
 
 from billing.closeofday.balances import credited
@@ -41,9 +39,11 @@ def overlapping_service_periods(conn: Connection) -> list[str]:
 
 
 def overpaid_bills(conn: Connection) -> list[str]:
-    b = bill
-    owed = dsub(b.c.total_amount, credited(date.max))
-    return _sample(conn, select(b.c.bill_id, b.c.paid_amount, owed).where(
+    """Paid more than owed, as of the day the balances were last computed (a credit note issued
+    since counts from the next UpdateStaticBalances)."""
+    b, a = bill, accounts
+    owed = dsub(b.c.total_amount, credited(a.c.balance_dt))
+    return _sample(conn, select(b.c.bill_id, b.c.paid_amount, owed).join(a, a.c.account_id == b.c.account_id).where(
         dsign(b.c.paid_amount) == 1, dsign(dsub(b.c.paid_amount, owed)) == 1),
         lambda row: f"bill {row[0]} is paid {row[1]} of {row[2]} owed")
 

@@ -33,6 +33,7 @@ from billing.db.schema import (
     payment,
     services,
 )
+from billing.errors import BillingError
 from billing.settings import BUSINESS_TIMEZONE, BillingPaths
 
 
@@ -49,26 +50,35 @@ def manage_files(paths: BillingPaths, day: date, policy: CloseOfDayPolicy) -> di
 def _retain(folder: Path, day: date, retention: Retention) -> tuple[int, int]:
     zone = ZoneInfo(BUSINESS_TIMEZONE)
     compressed = deleted = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        modified = datetime.fromtimestamp(path.stat().st_mtime, zone).date()
-        age = (day - modified).days
-        if age >= retention.delete_after_days:
-            path.unlink()
-            deleted += 1
-        elif age >= retention.compress_after_days and path.suffix != ".gz":
-            target = path.with_name(path.name + ".gz")
-            partial = path.with_name(f".{path.name}.gz.partial")
-            with path.open("rb") as source, gzip.open(partial, "wb") as out:
-                shutil.copyfileobj(source, out)
-            stat = path.stat()
-            os.utime(partial, (stat.st_atime, stat.st_mtime))
-            partial.replace(target)
-            path.unlink()
-            compressed += 1
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        try:
+            modified = datetime.fromtimestamp(path.stat().st_mtime, zone).date()
+            age = (day - modified).days
+            if age >= retention.delete_after_days:
+                path.unlink()
+                deleted += 1
+            elif age >= retention.compress_after_days and path.suffix != ".gz":
+                _gzip(path)
+                compressed += 1
+        except OSError as error:
+            raise BillingError(f"managefiles could not handle {path} ({error}); fix its permissions or space, "
+                               f"then run the close of day again") from None
     for empty in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
         if not any(empty.iterdir()):
             empty.rmdir()
     return compressed, deleted
+
+
+def _gzip(path: Path) -> None:
+    """``NAME`` → ``NAME.gz`` with the same modification time, through a hidden partial file
+    (a crash leaves the original in place, and the partial file is skipped and overwritten)."""
+    partial = path.with_name(f".{path.name}.gz.partial")
+    with path.open("rb") as source, gzip.open(partial, "wb") as out:
+        shutil.copyfileobj(source, out)
+    stat = path.stat()
+    os.utime(partial, (stat.st_atime, stat.st_mtime))
+    partial.replace(path.with_name(path.name + ".gz"))
+    path.unlink()
 
 
 def remove_payment_info(conn: Connection, day: date, after_days: int) -> int:

@@ -16,11 +16,15 @@ from datetime import date, timedelta
 from sqlalchemy import Connection, and_, case, delete, exists, insert, or_, select, update
 
 from billing.closeofday.policy import CloseOfDayPolicy
+from billing.closeofday.recurring import resume_billing
+from billing.db.money import dsign, dsub
 from billing.db.schema import accounts, service_definitions, services, tax_rate_in_effect, tax_rates
 
 
 def update_tax_rates(conn: Connection, day: date) -> int:
-    """UpdateTaxRates: each tax code's latest rate effective by ``day`` put in effect."""
+    """UpdateTaxRates: each tax code's latest rate effective by ``day`` put in effect (again
+    when a reload corrected it). Bills take the rate in effect on their bill date by the same
+    rule, so a bill run of an earlier day stays right."""
     t, e = tax_rates, tax_rate_in_effect
     latest = t.alias("latest")
     newest = (
@@ -28,7 +32,8 @@ def update_tax_rates(conn: Connection, day: date) -> int:
         .where(t.c.effective_dt <= day,
                ~exists().where(latest.c.tax_cd == t.c.tax_cd, latest.c.effective_dt > t.c.effective_dt,
                                latest.c.effective_dt <= day),
-               ~exists().where(e.c.tax_cd == t.c.tax_cd, e.c.effective_dt == t.c.effective_dt))
+               ~exists().where(e.c.tax_cd == t.c.tax_cd, e.c.effective_dt == t.c.effective_dt,
+                               dsign(dsub(e.c.rate_percent, t.c.rate_percent)) == 0))
     )
     changed = conn.execute(newest).all()
     if changed:
@@ -59,7 +64,8 @@ def reopen_entities(conn: Connection, day: date) -> int:
     (accounts.csv has no reopen date: an account is reopened by loading it OPEN)."""
     s = services
     return conn.execute(update(s).where(s.c.status == "SUSPENDED", s.c.reopen_dt <= day)
-                        .values(reopen_dt=None, **_set_status("OPEN", "REOPEN_DATE", day))).rowcount
+                        .values(reopen_dt=None, next_bill_dt=resume_billing(day),
+                                **_set_status("OPEN", "REOPEN_DATE", day))).rowcount
 
 
 def suspend_and_close(conn: Connection, day: date, close_after_days: int) -> dict[str, int]:

@@ -58,11 +58,11 @@ def create_notices(conn: Connection, day: date, policy: CloseOfDayPolicy) -> dic
     )
     long_since = day - timedelta(days=policy.long_suspension_days)
     kinds = {"WarnServiceExpiration": expiring, "WarnGraceDate": grace}
-    for name, table, key in (("NoticeLongSuspendAccounts", a, a.c.account_id),
-                             ("NoticeLongSuspendServices", s, s.c.service_id)):
+    for name, kind, table, key in (("NoticeLongSuspendAccounts", "LONG_SUSPENSION_ACCOUNT", a, a.c.account_id),
+                                   ("NoticeLongSuspendServices", "LONG_SUSPENSION_SERVICE", s, s.c.service_id)):
         kinds[name] = (
-            select(literal("LONG_SUSPENSION:") + key + literal(":") + _text(table.c.status_dt),
-                   literal("LONG_SUSPENSION"), key, literal(day), literal(policy.operator_email),
+            select(literal(f"{kind}:") + key + literal(":") + _text(table.c.status_dt),
+                   literal(kind), key, literal(day), literal(policy.operator_email),
                    literal(f"{name}: ") + key + literal(" suspended since ") + _text(table.c.status_dt),
                    key + literal(" has been SUSPENDED (") + func.coalesce(table.c.status_reason, literal("?"))
                    + literal(") since ") + _text(table.c.status_dt)

@@ -9,17 +9,19 @@ UpdateStaticBalances keeps (:mod:`billing.closeofday.balances`).
 * An account is overdue when one of its invoices is still open more than
   ``suspend_overdue_after_days`` after its due date. An OPEN overdue account without a grace
   date (ResetGraceDates has cleared the past ones) is SUSPENDED with its OPEN services
-  (reason OVERDUE); once no longer overdue it and those services are OPEN again.
+  (reason OVERDUE); once no longer overdue it is OPEN again, and so are the services
+  suspended because of it (OVERDUE, or ACCOUNT_NOT_OPEN meanwhile) that have not ended.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, String, and_, case, cast, exists, func, literal, select, update
+from sqlalchemy import Connection, String, and_, case, cast, exists, func, literal, or_, select, update
 
 from billing.closeofday.balances import open_amount
 from billing.closeofday.policy import LateFeePolicy
+from billing.closeofday.recurring import resume_billing
 from billing.db.engine import insert_numbered
 from billing.db.money import Money, ddiv, dmul, dround, dsign
 from billing.db.schema import accounts, bill, bill_chg, bill_segment, currencies, services
@@ -70,9 +72,11 @@ def reopen_and_suspend(conn: Connection, day: date, after_days: int) -> dict[str
     reopened = conn.execute(update(a).where(a.c.status == "SUSPENDED", a.c.status_reason == "OVERDUE",
                                             ~_overdue(day, after_days))
                             .values(status="OPEN", status_reason="PAID", status_dt=day)).rowcount
-    services_reopened = conn.execute(update(s).where(s.c.status == "SUSPENDED", s.c.status_reason == "OVERDUE",
-                                                     account_status == "OPEN")
-                                     .values(status="OPEN", status_reason="PAID", status_dt=day)).rowcount
+    services_reopened = conn.execute(update(s).where(s.c.status == "SUSPENDED",
+                                                     s.c.status_reason.in_(("OVERDUE", "ACCOUNT_NOT_OPEN")),
+                                                     account_status == "OPEN", or_(s.c.end_dt.is_(None), s.c.end_dt > day))
+                                     .values(status="OPEN", status_reason="PAID", status_dt=day,
+                                             next_bill_dt=resume_billing(day))).rowcount
     suspended = conn.execute(update(a).where(a.c.status == "OPEN", a.c.grace_dt.is_(None), _overdue(day, after_days))
                              .values(status="SUSPENDED", status_reason="OVERDUE", status_dt=day)).rowcount
     account_reason = select(a.c.status_reason).where(a.c.account_id == s.c.account_id).scalar_subquery()
@@ -97,13 +101,16 @@ def set_finactivity(conn: Connection, day: date) -> int:
 
 
 def open_paid_services(conn: Connection, day: date) -> int:
-    """OpenWaitForPaymentServices: WAIT_FOR_PAYMENT services whose recurring charges are all
-    on completed invoices with nothing left to pay are OPEN."""
-    s, c, seg = services, bill_chg, bill_segment
+    """OpenWaitForPaymentServices: WAIT_FOR_PAYMENT services of OPEN accounts whose recurring
+    charges are all on invoices completed before the day with nothing left to pay are OPEN,
+    billed from that day on."""
+    s, c, seg, a = services, bill_chg, bill_segment, accounts
     unpaid = exists().where(
         c.c.service_id == s.c.service_id,
         ~exists().where(seg.c.bill_chg_id == c.c.bill_chg_id, seg.c.bill_id == bill.c.bill_id,
-                        bill.c.status == "COMPLETE", dsign(open_amount(day)) <= 0))
+                        bill.c.status == "COMPLETE", bill.c.completed_dt < day, dsign(open_amount(day)) <= 0))
     billed = exists().where(c.c.service_id == s.c.service_id)
-    return conn.execute(update(s).where(s.c.status == "WAIT_FOR_PAYMENT", billed, ~unpaid)
-                        .values(status="OPEN", status_reason="PAID", status_dt=day)).rowcount
+    account_open = exists().where(a.c.account_id == s.c.account_id, a.c.status == "OPEN")
+    return conn.execute(update(s).where(s.c.status == "WAIT_FOR_PAYMENT", billed, account_open, ~unpaid)
+                        .values(status="OPEN", status_reason="PAID", status_dt=day,
+                                next_bill_dt=resume_billing(day))).rowcount

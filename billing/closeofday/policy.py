@@ -73,11 +73,14 @@ def load_policy(home: Path) -> CloseOfDayPolicy:
     """The policy of ``home`` (defaults when there is no file); BillingError names a bad key."""
     path = policy_path(home)
     if not path.exists():
+        if os.environ.get("BILLING_CLOSEOFDAY_POLICY"):
+            raise BillingError(f"BILLING_CLOSEOFDAY_POLICY names {path}, which does not exist: fix the variable")
         return CloseOfDayPolicy()
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise BillingError(f"{path} is not valid YAML ({error}); fix it, then run the close of day again") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise BillingError(f"{path} cannot be read as YAML ({error}); fix it, then run the close of day again") \
+            from None
     try:
         return CloseOfDayPolicy.model_validate(values)
     except ValidationError as error:

@@ -15,10 +15,15 @@ once per day at most, for the period from its next bill date:
 * the charge is dated D (it goes on the account's next bill, like any charge of D) and names
   the period it bills in ``period_start``/``period_end``. A unique index on (service_id,
   period_start) makes a period billable once, whatever re-runs or reference reloads;
-* the service's next bill date becomes the day after the last period billed.
+* the service's next bill date becomes the day after the last period billed;
+* the days a service is not open are not billed: a service reopened (or opened once paid)
+  with its next bill date in the past is billed from the day it opens
+  (:func:`resume_billing`), and one reopened by the day's payment steps — which come after
+  BillServices — is billed from the next day, so that re-running the day bills the same.
 
-Dates are computed in Python over a bounded chunk of due services, then inserted in bulk;
-the next bill dates move in one ``UPDATE``.
+The services due on a day are read at once (a row each, at most once a period), their
+periods computed in Python and the charges inserted in bulk chunks; the next bill dates move
+in one ``UPDATE``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, exists, func, insert, or_, select, update
+from sqlalchemy.sql import ColumnElement
 
 from billing.db.calendar import add_days
 from billing.db.engine import allocate_ids
@@ -57,6 +63,12 @@ def period_charge(start: date, end_dt: date | None, bill_period: str, price: Dec
     return last, amount.quantize(Decimal(1).scaleb(-minor_units), rounding=ROUND_HALF_UP)
 
 
+def resume_billing(day: date) -> ColumnElement:
+    """The next bill date of a service opened on ``day``: not before that day."""
+    return case((func.coalesce(services.c.next_bill_dt, services.c.start_dt) < day, day),
+                else_=services.c.next_bill_dt)
+
+
 def bill_services(conn: Connection, day: date, prebill_days: int) -> int:
     """Bill every service due on ``day``; return the number of charges made."""
     s, a, c = services, accounts, bill_chg
@@ -72,14 +84,16 @@ def bill_services(conn: Connection, day: date, prebill_days: int) -> int:
             next_bill <= day + timedelta(days=prebill_days),
             or_(s.c.end_dt.is_(None), next_bill <= s.c.end_dt),
             ~exists().where(c.c.service_id == s.c.service_id, c.c.source == "RECURRING", c.c.start_dt == day),
+            or_(func.coalesce(s.c.status_reason, "") != "PAID", s.c.status_dt.is_distinct_from(day)),
         )
         .order_by(s.c.service_id)
     )
     latest_end = (select(func.max(c.c.period_end)).where(c.c.service_id == s.c.service_id)
                   .correlate(s).scalar_subquery())
-    # A next bill date that a reference reload moved back onto a period already billed
+    # A next bill date that a reference reload moved back into a period already billed
     # moves on past the last period billed: nothing is billed twice.
-    conn.execute(update(s).where(exists().where(c.c.service_id == s.c.service_id, c.c.period_start == next_bill))
+    conn.execute(update(s).where(exists().where(c.c.service_id == s.c.service_id, c.c.period_start <= next_bill,
+                                                c.c.period_end >= next_bill))
                  .values(next_bill_dt=add_days(latest_end, 1)))
     rows = conn.execute(due).all()
     billed = 0

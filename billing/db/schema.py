@@ -690,7 +690,7 @@ notice = Table(
     metadata,
     # One row per notice ever due: kind, entity and the date it is about make its id, so a
     # notice is sent once whatever re-runs (claimed, sent, then recorded like documents).
-    _id("notice_id", primary_key=True),
+    Column("notice_id", String(_NAME), primary_key=True),
     _code("kind", nullable=False),
     _id("entity_id", nullable=False),
     Column("business_dt", Date, nullable=False),

@@ -8,20 +8,25 @@ one executemany per table instead of a statement per row.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, case
 from sqlalchemy.dialects import postgresql, sqlite
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def upsert(conn: Connection, table: Table, rows: list[dict]) -> None:
+def upsert(conn: Connection, table: Table, rows: list[dict], reset_on_status_change: tuple[str, ...] = ()) -> None:
     """Insert ``rows`` into ``table``, overwriting every non-key column of existing keys.
 
-    Every row must name the same columns. ``table`` must have columns outside its key.
+    Every row must name the same columns. ``table`` must have columns outside its key. The
+    columns ``reset_on_status_change`` (not in the rows) become NULL where a row changes the
+    ``status``: they describe the status that was.
     """
     if not rows:
         return
     statement = _INSERTS[conn.dialect.name](table)
     key = [column.name for column in table.primary_key.columns]
     updates = {name: statement.excluded[name] for name in rows[0] if name not in key}
+    if reset_on_status_change:
+        changed = table.c.status != statement.excluded.status
+        updates.update({name: case((changed, None), else_=table.c[name]) for name in reset_on_status_change})
     conn.execute(statement.on_conflict_do_update(index_elements=key, set_=updates), rows)

@@ -10,9 +10,11 @@ bytes dropped again are recognised and not loaded twice. Each row is checked: th
 exists, the amount is a positive decimal with no more decimals than the account's currency,
 the date is ``YYYY-MM-DD``, the reference is not empty and neither repeats a payment already
 recorded for the account nor another row of the file. Good rows are recorded in one
-transaction with the file; bad rows go to ``quarantine/payments/NAME.rejected.csv`` with a
-``reason`` column; the file itself is archived in ``archive/payments/``. A file that cannot
-be read at all goes to ``quarantine/payments/NAME/`` with its ``REASON.txt``.
+transaction with the file; bad rows go to ``quarantine/payments/FILE_ID.rejected.csv`` with a
+``reason`` column (written before the commit, so a crash never loses it); the file itself
+is archived in ``archive/payments/FILE_ID/``. A file that cannot be read at all goes to
+``quarantine/payments/NAME/`` with its ``REASON.txt``. ``billing payments load`` stages its
+file in ``processing/payments/``, out of the sensor's sight.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
 
 from billing.db.schema import account_payment_info, accounts, currencies, payment, payment_file
 from billing.db.upsert import upsert
+from billing.errors import BillingError
 from billing.feeds.inbox import move_files, quarantine_files
 from billing.settings import BillingPaths
 
@@ -36,6 +40,8 @@ REQUIRED = ("account_id", "amount", "payment_dt", "reference")
 OPTIONAL = ("payment_method",)
 FOLDER = "payments"
 LOOKUP_CHUNK = 5_000
+NAME_IN_KEY = 40  # characters of the file name kept in its key (keys are at most 64)
+LARGEST_AMOUNT = Decimal("1e15")
 
 
 class PaymentFileUnreadable(Exception):
@@ -58,18 +64,51 @@ def inbox_folder(paths: BillingPaths) -> Path:
     return paths.inbox / FOLDER
 
 
+def staging_folder(paths: BillingPaths) -> Path:
+    return paths.processing / FOLDER
+
+
 def file_id(path: Path) -> str:
-    """The file's partition key: its name and a short hash of its bytes."""
-    return f"{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    """The file's partition key: (the start of) its name and a short hash of its bytes."""
+    return f"{path.stem[:NAME_IN_KEY]}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
 
 
-def waiting_files(paths: BillingPaths) -> list[Path]:
-    folder = inbox_folder(paths)
-    return sorted(p for p in folder.glob("*.csv") if p.is_file()) if folder.is_dir() else []
+def waiting_files(paths: BillingPaths, folder: Path | None = None) -> list[tuple[Path, str]]:
+    """(file, key) of each payment file in the inbox (or ``folder``); one that another run
+    moves away meanwhile is left out."""
+    folder = folder or inbox_folder(paths)
+    found = []
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        try:
+            found.append((path, file_id(path)))
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def find_file(paths: BillingPaths, key: str) -> Path | None:
-    return next((p for p in waiting_files(paths) if file_id(p) == key), None)
+    """The payment file of ``key`` in the inbox or the staging folder, if it is still there."""
+    for folder in (inbox_folder(paths), staging_folder(paths)):
+        for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+            if not key.startswith(path.stem[:NAME_IN_KEY] + "-"):  # hash only the files the key names
+                continue
+            try:
+                if file_id(path) == key:
+                    return path
+            except FileNotFoundError:
+                continue
+    return None
+
+
+def retire_loaded(engine: Engine, paths: BillingPaths) -> list[Path]:
+    """Files of the inbox already loaded (the same bytes dropped again): archived beside the
+    first copy, since their run key is used up and no run will take them."""
+    retired = []
+    for path, key in waiting_files(paths):
+        if is_loaded(engine, key):
+            move_files([path], paths.archive / FOLDER / key)
+            retired.append(path)
+    return retired
 
 
 def is_loaded(engine: Engine, key: str) -> bool:
@@ -87,15 +126,21 @@ def load_payment_file(engine: Engine, paths: BillingPaths, path: Path) -> LoadOu
         outcome.message = f"{path.name} cannot be read: {unreadable}. Fix the file and drop it in the inbox again."
         quarantine_files([path], outcome.message, paths.quarantine / FOLDER, path.stem)
         return outcome
-    with engine.begin() as conn:
-        if conn.execute(select(payment_file.c.file_id).where(payment_file.c.file_id == key)).first():
-            outcome.already_loaded = True
-        else:
-            good = _check(conn, rows, outcome)
-            _record(conn, key, path.name, rows, good, outcome)
-    move_files([path], paths.archive / FOLDER)
-    if outcome.rejected_rows:
-        _write_rejected(paths.quarantine / FOLDER / f"{path.stem}.rejected.csv", outcome.rejected_rows)
+    try:
+        with engine.begin() as conn:
+            if conn.execute(select(payment_file.c.file_id).where(payment_file.c.file_id == key)).first():
+                outcome.already_loaded = True
+            else:
+                good = _check(conn, rows, outcome)
+                if outcome.rejected_rows:
+                    _write_rejected(paths.quarantine / FOLDER / f"{key}.rejected.csv", outcome.rejected_rows)
+                _record(conn, key, path.name, rows, good, outcome)
+    except IntegrityError as clash:
+        if not is_loaded(engine, key):  # not a run of the same file that committed first
+            raise BillingError(f"payment file {path.name} could not be recorded ({clash.orig}); it stays in "
+                               f"{path.parent}: drop it again once the cause is fixed") from None
+        outcome = LoadOutcome(key, path.name, already_loaded=True)
+    move_files([path], paths.archive / FOLDER / key)
     return outcome
 
 
@@ -147,7 +192,9 @@ def _row_problem(row: dict, units: dict, recorded: set, seen: set) -> tuple[str 
         return f"amount '{row.get('amount')}' is not a decimal number", None
     if not amount.is_finite() or amount <= 0:
         return f"amount '{row.get('amount')}' must be greater than 0 (refunds are adjustments)", None
-    if amount != amount.quantize(Decimal(1).scaleb(-units[account])):
+    if amount >= LARGEST_AMOUNT:
+        return f"amount {row.get('amount')} is too large for a payment", None
+    if -amount.normalize().as_tuple().exponent > units[account]:
         return f"amount {amount} has more decimals than the account's currency allows ({units[account]})", None
     try:
         paid_on = date.fromisoformat((row.get("payment_dt") or "").strip())
@@ -185,8 +232,10 @@ def _record(conn: Connection, key: str, name: str, rows: list[dict], good: list[
 
 def _write_rejected(path: Path, rejected: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as out:
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w", encoding="utf-8", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=["line", *REQUIRED, *OPTIONAL, "reason"])
         writer.writeheader()
         writer.writerows(rejected)
+    partial.replace(path)
 

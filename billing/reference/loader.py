@@ -30,6 +30,7 @@ from billing.reference.spec import (
     FILES,
     PRICING_COMBINATIONS,
     RATE_TYPE_FIELDS,
+    RESET_WHEN_STATUS_CHANGES,
     SPECS,
     TIERED_RATE_TYPES,
     Column,
@@ -381,7 +382,8 @@ def _write(
     before = pricing_snapshot(conn, repriced)
     row_counts = {}
     for name, pf in parsed.items():
-        upsert(conn, schema.metadata.tables[name], [row.values for row in pf.rows])
+        upsert(conn, schema.metadata.tables[name], [row.values for row in pf.rows],
+               reset_on_status_change=RESET_WHEN_STATUS_CHANGES.get(name, ()))
         row_counts[name] = len(pf.rows)
     content_hash = _content_hash(sources)
     result = conn.execute(

@@ -385,6 +385,12 @@ KEPT_BY_CLOSE_OF_DAY: dict[str, tuple[str, ...]] = {
     "services": ("status_reason", "status_dt"),
     "service_definitions": ("status",),
 }
+# Of those, what a reload that changes the status clears: the reason and day of the status
+# that was (so that, say, a service loaded SUSPENDED is not taken as suspended since long ago).
+RESET_WHEN_STATUS_CHANGES: dict[str, tuple[str, ...]] = {
+    "accounts": ("status_reason", "status_dt"),
+    "services": ("status_reason", "status_dt"),
+}
 
 # DESIGN §5 "Rating": (ignore_txn, aggregate_txn, rating_criteria); None = any.
 PRICING_COMBINATIONS: tuple[tuple[str, str | None, str], ...] = (

@@ -84,7 +84,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "notice",
-        sa.Column("notice_id", sa.String(_ID), primary_key=True),
+        sa.Column("notice_id", sa.String(_NAME), primary_key=True),
         sa.Column("kind", sa.String(_CODE), nullable=False),
         sa.Column("entity_id", sa.String(_ID), nullable=False),
         sa.Column("business_dt", sa.Date, nullable=False),
