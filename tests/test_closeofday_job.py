@@ -46,7 +46,7 @@ def test_a_day_through_the_job_counts_each_step_in_its_metadata(engine, billing_
     assert _metadata(instance, "tax_rates_in_effect", DAY) == {"UpdateTaxRates": 2}
     assert _metadata(instance, "entity_statuses", DAY)["OpenFutureStartdateServices"] == 1
     assert _metadata(instance, "recurring_charges", DAY) == {"BillServices": 1}  # 31.00 × 22/31
-    assert _metadata(instance, "checked_database", DAY)["severe_problems"] == 0
+    assert _metadata(instance, "checked_database", DAY) == {"last_day_closed": "none: the first day"}
     assert rows(engine, bill_chg, "service_id", "charge_amount") == [("S1", D("22.00"))]
 
     again = _cli("closeofday", "--date", DAY.isoformat())
