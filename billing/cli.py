@@ -34,7 +34,9 @@ class _Group(click.Group):
 
 
 def _engine(create: bool = False):
-    engine = make_engine(database_url())
+    from billing.operations.config import configured_engine_settings
+
+    engine = make_engine(database_url(), configured_engine_settings())
     if create:
         from billing.db.migrate import upgrade
 

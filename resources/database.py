@@ -8,12 +8,13 @@ from dagster import ConfigurableResource
 from sqlalchemy import Engine
 
 from billing.db.engine import make_engine
+from billing.operations.config import configured_engine_settings
 from billing.settings import database_url
 
 
 @lru_cache(maxsize=8)
 def _engine(url: str) -> Engine:
-    return make_engine(url)
+    return make_engine(url, configured_engine_settings())
 
 
 class BillingDatabase(ConfigurableResource):

@@ -31,11 +31,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Connection, and_, case, exists, func, insert, or_, select, update
+import pandas as pd
+from sqlalchemy import Connection, and_, case, exists, func, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
+from billing.db.bulk import analyze, bulk_insert
 from billing.db.calendar import add_days
 from billing.db.engine import allocate_ids
+from billing.db.money import to_text
 from billing.db.schema import accounts, bill_chg, currencies, services
 
 MONTHS = {"MONTHLY": 1, "QUARTERLY": 3, "ANNUAL": 12}
@@ -105,14 +108,18 @@ def bill_services(conn: Connection, day: date, prebill_days: int) -> int:
                                          service.discount_percent, service.minor_units)
             charges.append({
                 "bill_chg_id": first_id + offset, "account_id": service.account_id,
-                "price_item_cd": service.service_cd, "param_value": "", "start_dt": day, "end_dt": day,
-                "status": "BILLABLE", "aggregated_sw": "N", "currency_cd": service.currency_cd, "txn_count": 0,
-                "txn_volume": Decimal(0), "txn_amount": Decimal(0), "charge_amount": amount, "source": "RECURRING",
+                "price_item_cd": service.service_cd, "param_value": "", "start_dt": day.isoformat(),
+                "end_dt": day.isoformat(), "status": "BILLABLE", "aggregated_sw": "N",
+                "currency_cd": service.currency_cd, "txn_count": 0, "txn_volume": "0", "txn_amount": "0",
+                "charge_amount": to_text(amount), "source": "RECURRING",
                 "description": f"{service.description or service.service_cd} {service.start} to {last}",
-                "service_id": service.service_id, "period_start": service.start, "period_end": last,
+                "service_id": service.service_id, "period_start": service.start.isoformat(),
+                "period_end": last.isoformat(),
             })
-        conn.execute(insert(c), charges)
+        bulk_insert(conn, c, pd.DataFrame(charges))  # COPY on PostgreSQL; values as canonical text
         billed += len(charges)
+    if billed:
+        analyze(conn, c)
     conn.execute(update(s).where(exists().where(c.c.service_id == s.c.service_id, c.c.start_dt == day,
                                                 c.c.source == "RECURRING"))
                  .values(next_bill_dt=add_days(latest_end, 1)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, func, insert, literal, select, update
@@ -23,11 +24,33 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class EngineSettings:
+    """Connection pool and session settings of a PostgreSQL engine (the operations
+    configuration's ``database_config``). SQLite has one writer and no server: it keeps its
+    own settings (WAL, busy timeout) and ignores these."""
+
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout_s: int = 30
+    pool_recycle_s: int = -1
+    isolation_level: str = "READ COMMITTED"
+    statement_timeout_s: int | None = None
+
+
+def make_engine(url: str, settings: EngineSettings | None = None) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, future=True)
+    if settings is None:
+        return create_engine(url, pool_pre_ping=True, future=True)
+    options = f"-c statement_timeout={settings.statement_timeout_s * 1000}" if settings.statement_timeout_s else ""
+    return create_engine(
+        url, pool_pre_ping=True, future=True, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s, pool_recycle=settings.pool_recycle_s,
+        isolation_level=settings.isolation_level,
+        connect_args={"connect_timeout": settings.pool_timeout_s, **({"options": options} if options else {})},
+    )
 
 
 def _sqlite_engine(url: str) -> Engine:

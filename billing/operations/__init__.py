@@ -1,0 +1,1 @@
+"""Operations: the batch processing configuration of the seed, and what it drives."""
