@@ -44,7 +44,6 @@ SEED_BATCHES = {
     "disaggregated_transactions": "C1-PDTXN",
     "disaggregated_charges": "C1-TXNCU",
     "completed_disaggregation": "C1-DARSU",
-    "payments": "payment files",
 }
 
 # The close of day in the seed's order (nightly_batch_closeofday.txt).
@@ -54,15 +53,21 @@ CLOSEOFDAY_CHAIN = ["checked_database", "managed_files", "tax_rates_in_effect", 
                     "payment_info_removed", "completed_bills", "invoice_documents", "closed_day"]
 
 
+def _seed_functions(batch: str) -> list[str]:
+    """The seed names a tag stands for: a TFM batch code (C1-…) is one; a BillMax range such as
+    ``OpenFutureStartdateServices-ClearDiscounts`` names its first and last function."""
+    return [batch] if batch.startswith("C1-") else batch.split("-")
+
+
 def test_every_asset_names_its_seed_batch():
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(SEED_BATCHES)
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {*SEED_BATCHES, "payments"}
     for name, batch in SEED_BATCHES.items():
         node = graph.get(AssetKey(name))
-        assert node.tags.get("seed_batch") == (None if name == "payments" else batch)
-        for seed_function in batch.split("-") if batch.isascii() and "C1-" not in batch else [batch]:
-            if batch not in ("upload", "payment files"):
-                assert seed_function in node.description
+        assert node.tags["seed_batch"] == batch
+        if batch != "upload":
+            assert all(function in node.description for function in _seed_functions(batch)), name
+    assert "seed_batch" not in graph.get(AssetKey("payments")).tags  # payment files are ours, not a seed batch
 
 
 def test_lineage_runs_from_the_upload_to_the_clean_up():

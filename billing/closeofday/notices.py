@@ -106,6 +106,3 @@ def send_notices(engine: Engine, notifier: Notifier) -> int:
         sent += 1
     return sent
 
-
-def notices_of_day(conn: Connection, day: date) -> int:
-    return conn.execute(select(func.count()).where(notice.c.business_dt == day)).scalar()
