@@ -32,6 +32,23 @@ _MEMORY = re.compile(r"([1-9][0-9]*) (MB|GB)")
 _WINDOW = re.compile(rf"{_TIME.pattern}-{_TIME.pattern}")
 
 
+def _matching(pattern: re.Pattern, value: str, what: str) -> str:
+    """``value`` when ``pattern`` matches all of it; else a ValueError saying what it should be."""
+    if not pattern.fullmatch(value):
+        raise ValueError(f"'{value}' is not {what}")
+    return value
+
+
+def _each_matching(pattern: re.Pattern, values: dict[str, str], what: str) -> dict[str, str]:
+    """Every value of ``values`` matching ``pattern``; the error names the key."""
+    for key, value in values.items():
+        try:
+            _matching(pattern, value, what)
+        except ValueError as error:
+            raise ValueError(f"{key}: {error}") from None
+    return values
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,9 +63,7 @@ class BatchSchedule(_Section):
     @field_validator("start_time")
     @classmethod
     def _time(cls, value: str) -> str:
-        if not _TIME.fullmatch(value):
-            raise ValueError(f"'{value}' is not a time HH:MM (00:00 to 23:59)")
-        return value
+        return _matching(_TIME, value, "a time HH:MM (00:00 to 23:59)")
 
     @field_validator("timezone")
     @classmethod
@@ -117,18 +132,12 @@ class ResourceLimits(_Section):
     @field_validator("cpu_allocation")
     @classmethod
     def _cores(cls, value: dict[str, str]) -> dict[str, str]:
-        for batch, cores in value.items():
-            if not _CORES.fullmatch(cores):
-                raise ValueError(f"{batch}: '{cores}' is not a number of cores such as '4 cores'")
-        return value
+        return _each_matching(_CORES, value, "a number of cores such as '4 cores'")
 
     @field_validator("memory_allocation")
     @classmethod
     def _memory(cls, value: dict[str, str]) -> dict[str, str]:
-        for batch, memory in value.items():
-            if not _MEMORY.fullmatch(memory):
-                raise ValueError(f"{batch}: '{memory}' is not an amount of memory such as '8 GB' or '512 MB'")
-        return value
+        return _each_matching(_MEMORY, value, "an amount of memory such as '8 GB' or '512 MB'")
 
 
 class ConnectionPool(_Section):
@@ -170,9 +179,7 @@ class IndexingStrategy(_Section):
     @field_validator("maintenance_window")
     @classmethod
     def _window(cls, value: str) -> str:
-        if not _WINDOW.fullmatch(value):
-            raise ValueError(f"'{value}' is not a window HH:MM-HH:MM")
-        return value
+        return _matching(_WINDOW, value, "a window HH:MM-HH:MM")
 
 
 class PerformanceSettings(_Section):
