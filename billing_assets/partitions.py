@@ -1,7 +1,8 @@
 """Partitions: one dynamic partition per feed, keyed by its ``header_id``; one daily
-partition per business day for the close of day."""
+partition per business day for the close of day and the account validation; one per hour for
+the warehouse export."""
 
-from dagster import DailyPartitionsDefinition, DynamicPartitionsDefinition
+from dagster import DailyPartitionsDefinition, DynamicPartitionsDefinition, HourlyPartitionsDefinition
 
 from billing.settings import BUSINESS_TIMEZONE
 
@@ -15,3 +16,8 @@ days_partitions = DailyPartitionsDefinition(start_date=CLOSEOFDAY_START, timezon
 
 # One dynamic partition per payment file of inbox/payments, keyed by its name and content hash.
 payment_files_partitions = DynamicPartitionsDefinition(name="payment_files")
+
+# The EDW export: one partition per hour (America/Chicago keys; the domain works in UTC), from
+# the first day of the year change tracking came in (migration 0008).
+WAREHOUSE_START = "2026-01-01-00:00"
+hours_partitions = HourlyPartitionsDefinition(start_date=WAREHOUSE_START, timezone=BUSINESS_TIMEZONE)

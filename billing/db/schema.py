@@ -111,6 +111,8 @@ accounts = Table(
     Column("past_due_balance", Money),
     Column("balance_dt", Date),
     Column("finactivity_sw", String(1)),
+    # Stamped by the database on insert and update (billing/db/change_tracking.py): the EDW export.
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP"), index=True),
 )
 
 contracts = Table(
@@ -122,6 +124,8 @@ contracts = Table(
     _code("status", nullable=False),
     Column("start_dt", Date, nullable=False),
     Column("end_dt", Date),
+    # Stamped by the database on insert and update (billing/db/change_tracking.py): the EDW export.
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP"), index=True),
 )
 
 price_items = Table(
@@ -458,6 +462,8 @@ bill_chg = Table(
     Column("period_start", Date),
     Column("period_end", Date),
     _id("late_fee_bill_id"),
+    # Stamped by the database on insert and update (billing/db/change_tracking.py): the EDW export.
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP"), index=True),
     Index("ux_bill_chg_service_period", "service_id", "period_start", unique=True,
           postgresql_where=text("service_id IS NOT NULL"), sqlite_where=text("service_id IS NOT NULL")),
     Index("ux_bill_chg_late_fee", "late_fee_bill_id", unique=True,
@@ -514,6 +520,8 @@ bill = Table(
     Column("completed_dt", Date),
     Column("message", Text),
     Column("paid_amount", Money),  # of the total less credit notes, paid oldest due first (UpdateStaticBalances)
+    # Stamped by the database on insert and update (billing/db/change_tracking.py): the EDW export.
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP"), index=True),
     # One bill per account and bill date, whatever runs at the same time.
     Index("ux_bill_account_day", "account_id", "bill_dt", unique=True),
 )
@@ -671,6 +679,8 @@ payment = Table(
     Column("payment_dt", Date, nullable=False),
     Column("reference", String(_NAME), nullable=False),
     _id("file_id", nullable=False),
+    # Stamped by the database on insert and update (billing/db/change_tracking.py): the EDW export.
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP"), index=True),
     # A payment is recorded once, whichever file repeats it.
     Index("ux_payment_account_reference", "account_id", "reference", unique=True),
 )
@@ -709,3 +719,137 @@ daily_statistic = Table(
     _code("metric", primary_key=True),
     Column("value", Money, nullable=False),
 )
+
+
+# --- account validation (issue 7, item 7) -------------------------------------------------------
+
+validation_result = Table(
+    "validation_result",
+    metadata,
+    # The daily account validation: one row per business day and rule, written again whole
+    # when the day is validated again.
+    Column("business_dt", Date, primary_key=True),
+    _code("rule_cd", primary_key=True),
+    _code("check_name", nullable=False),  # the rule family: account_completeness_check, …
+    _code("entity_type", nullable=False),
+    _code("severity", nullable=False),  # ERROR or WARNING
+    Column("checked_count", Integer, nullable=False),
+    Column("failed_count", Integer, nullable=False),
+    _code("outcome", nullable=False),  # PASSED or FAILED
+)
+
+validation_error = Table(
+    "validation_error",
+    metadata,
+    # The error log of the daily account validation: each failing entity of a rule, with what
+    # is wrong and what to fix.
+    Column("business_dt", Date, primary_key=True),
+    _code("rule_cd", primary_key=True),
+    _id("entity_id", primary_key=True),
+    _code("entity_type", nullable=False),
+    _code("severity", nullable=False),
+    Column("message", Text, nullable=False),
+)
+
+# --- Operations (batch_processing.yaml): alerts, the feed circuit breaker, the execution log,
+# performance metrics and the audit trail (migration 0009).
+
+alert_log = Table(
+    "alert_log",
+    metadata,
+    # One row per alert ever raised, keyed by what it is about (a run and a condition), so an
+    # alert is sent once whichever sensor tick sees it (claimed, sent, then recorded).
+    Column("alert_key", String(_NAME), primary_key=True),
+    _code("condition", nullable=False),
+    _code("severity", nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    _code("transport"),
+)
+
+circuit_breaker = Table(
+    "circuit_breaker",
+    metadata,
+    # Open when a sensor's runs failed max_consecutive_failures times in a row; an operator's
+    # reset closes it and only failures after the reset count again.
+    _code("name", primary_key=True),
+    _code("state", nullable=False),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("reason", Text),
+    Column("reset_at", DateTime(timezone=True)),
+    Column("reset_by", String(_NAME)),
+)
+
+batch_execution_log = Table(
+    "batch_execution_log",
+    metadata,
+    # One row per finished run, written from the run's events by the run monitor sensor.
+    _id("run_id", primary_key=True),
+    Column("job_name", String(_NAME), nullable=False),
+    Column("partition_key", String(_NAME)),
+    _code("status", nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("steps_succeeded", Integer, nullable=False),
+    Column("steps_failed", Integer, nullable=False),
+    Column("message", Text),
+)
+
+batch_performance_metrics = Table(
+    "batch_performance_metrics",
+    metadata,
+    # The figures of a finished run: records it processed (transactions of a feed, payments of a
+    # file, bills of a day …), per hour of run time, and the share of them in error.
+    _id("run_id", primary_key=True),
+    Column("job_name", String(_NAME), nullable=False),
+    Column("partition_key", String(_NAME)),
+    Column("duration_seconds", Money, nullable=False),
+    Column("records", BigInteger),
+    Column("records_per_hour", BigInteger),
+    Column("error_records", BigInteger),
+    Column("error_rate_pct", Money),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Who did what: operator commands (and refused attempts), reference data loads and
+    # configuration changes. Appended to, never updated.
+    Column("audit_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(_NAME), nullable=False),
+    _code("role"),
+    _code("event", nullable=False),
+    Column("subject", Text, nullable=False),
+    _code("outcome", nullable=False),
+    Column("detail", Text),
+)
+
+
+# --- EDW export (issue 7, item 8; migration 0008) -------------------------------------------
+
+import sqlalchemy.event  # noqa: E402  (here, with the one listener it serves)
+
+warehouse_deletion = Table(
+    "warehouse_deletion",
+    metadata,
+    # The latest deletion of each row of an exported table (accounts, contracts, bill_chg, bill,
+    # payment), written by AFTER DELETE triggers: it reaches the warehouse as a tombstone.
+    _code("table_name", primary_key=True),
+    Column("row_key", String(_NAME), primary_key=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=False),
+    Index("ix_warehouse_deletion_hour", "table_name", "deleted_at"),
+)
+
+
+def _install_change_triggers(_metadata, connection, **_kw) -> None:
+    """A database built from this metadata (``billing init`` of an empty one) gets the triggers
+    that migration 0008 installs on an upgraded one."""
+    from billing.db.change_tracking import create_change_triggers  # names no table: no import cycle
+
+    create_change_triggers(connection)
+
+
+sqlalchemy.event.listen(metadata, "after_create", _install_change_triggers)
