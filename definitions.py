@@ -2,6 +2,7 @@
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
+import billing_assets.account_validation
 import billing_assets.aggregation
 import billing_assets.cancellation
 import billing_assets.checks
@@ -10,16 +11,25 @@ import billing_assets.disaggregation
 import billing_assets.payments
 import billing_assets.pricing
 import billing_assets.rollback
+import billing_assets.warehouse
 from jobs import (
+    account_validation_job,
     aggregation_job,
     cancellation_job,
     closeofday_job,
-    closeofday_schedule,
     disaggregation_job,
+    invoice_generation_job,
     payments_job,
     rebuild_bills_job,
     refresh_pricing_job,
     rollback_job,
+    warehouse_job,
+)
+from jobs.schedules import (
+    account_validation_schedule,
+    closeofday_schedule,
+    data_synchronization_schedule,
+    invoice_generation_schedule,
 )
 from resources import BillingDatabase, DocumentNotifier, FeedInbox
 from sensors.bill_rebuilds import bill_rebuild_sensor
@@ -28,16 +38,20 @@ from sensors.feeds import feed_sensor
 from sensors.payments import payment_sensor
 from sensors.pricing_changes import pricing_change_sensor
 from sensors.reaggregation import reaggregation_sensor
+from sensors.run_monitor import run_monitor_sensor
 
 defs = Definitions(
     assets=load_assets_from_modules([billing_assets.aggregation, billing_assets.pricing, billing_assets.closeofday,
                                      billing_assets.rollback, billing_assets.cancellation,
-                                     billing_assets.disaggregation, billing_assets.payments]),
-    asset_checks=load_asset_checks_from_modules([billing_assets.checks]),
+                                     billing_assets.disaggregation, billing_assets.payments,
+                                     billing_assets.account_validation, billing_assets.warehouse]),
+    asset_checks=load_asset_checks_from_modules([billing_assets.checks, billing_assets.account_validation]),
     jobs=[aggregation_job, refresh_pricing_job, closeofday_job, rebuild_bills_job, rollback_job, cancellation_job,
-          disaggregation_job, payments_job],
-    schedules=[closeofday_schedule],
+          disaggregation_job, payments_job, invoice_generation_job,
+          account_validation_job, warehouse_job],
+    schedules=[closeofday_schedule, invoice_generation_schedule, account_validation_schedule,
+               data_synchronization_schedule],
     sensors=[feed_sensor, reaggregation_sensor, cancellation_sensor, bill_rebuild_sensor, pricing_change_sensor,
-             payment_sensor],
+             payment_sensor, run_monitor_sensor],
     resources={"database": BillingDatabase(), "inbox": FeedInbox(), "notifier": DocumentNotifier()},
 )

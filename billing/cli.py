@@ -33,6 +33,72 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+class _Audited(_Group):
+    """The ``billing`` command itself: the role in force (``BILLING_ROLE``) must have the
+    permission the subcommand needs, and every command — refused, failed or done — is appended
+    to the audit trail, with the configuration file in force when it changed."""
+
+    def invoke(self, ctx):
+        # Click 8.2 renamed protected_args (deprecated) to _protected_args; 8.1 has only the former.
+        protected = getattr(ctx, "_protected_args", None)
+        words = [*(ctx.protected_args if protected is None else protected), *ctx.args]
+        if not words or words[0].startswith("-") or "--help" in words or self.get_command(ctx, words[0]) is None:
+            return super().invoke(ctx)  # help, or a usage error click reports itself
+        command = words[0]
+        if isinstance(self.get_command(ctx, command), click.Group) and len(words) > 1:
+            command = f"{command} {words[1]}"
+        from billing.operations.audit import ACCESS_ATTEMPT, OPERATOR_COMMAND
+        from billing.operations.config import load_config
+        from billing.operations.security import AccessRefused, check_permission, current_role
+
+        try:
+            config = load_config(billing_paths().home)
+        except BillingError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+        role = current_role()
+        line = " ".join(["billing", *words])
+        try:
+            check_permission(config, role, command)
+        except AccessRefused as refused:
+            _audit(config, role, ACCESS_ATTEMPT, line, "REFUSED", str(refused))
+            click.echo(f"error: {refused}", err=True)
+            sys.exit(2)
+        outcome = "FAILED"
+        try:
+            result = super().invoke(ctx)
+            outcome = "OK"
+            return result
+        except SystemExit as leaving:
+            outcome = "OK" if leaving.code in (0, None) else "FAILED"
+            raise
+        finally:
+            _audit(config, role, OPERATOR_COMMAND, line, outcome)
+
+
+def _audit(config, role: str | None, event: str, subject: str, outcome: str, detail: str | None = None) -> None:
+    """Append to the audit trail (and note the configuration file when it changed); a database
+    without a schema yet (before `billing init`) has no trail to write to."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from billing.operations.audit import note_configuration, record
+    from billing.operations.config import config_path
+    from billing.settings import operator_name
+
+    try:
+        engine = _engine()
+    except BillingError:
+        return
+    try:
+        with engine.begin() as conn:
+            note_configuration(conn, config, config_path(billing_paths().home), operator_name())
+            record(conn, config, operator_name(), role, event, subject, outcome, detail)
+    except SQLAlchemyError as error:
+        click.echo(f"warning: the audit trail could not be written ({error.__class__.__name__}: {error})", err=True)
+    finally:
+        engine.dispose()
+
+
 def _engine(create: bool = False):
     from billing.operations.config import configured_engine_settings
 
@@ -62,7 +128,7 @@ def _decimal(value: str) -> Decimal:
         raise click.BadParameter(f"{value!r} is not a decimal amount such as 12.50 or -3.00") from None
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Audited)
 def main() -> None:
     """Billing data platform: transaction feeds to billable charges, on Dagster."""
 
@@ -406,6 +472,62 @@ def account_grace(account_id: str, until: date) -> None:
     if not found:
         raise BillingError(f"account {account_id} is unknown: check the id, or load it with `billing reference load`")
     click.echo(f"account {account_id}: grace date {until}")
+
+
+@main.command("instance-config")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write it there (e.g. "
+              "$DAGSTER_HOME/dagster.yaml) instead of printing it.")
+def instance_config(out: Path | None) -> None:
+    """The production Dagster instance (dagster.yaml) for the batch configuration in force: PostgreSQL storage,
+    the run queue at max_parallel_batches, one run per partition, charge-writing steps one at a time, run
+    monitoring."""
+    from billing.operations.config import load_config
+    from billing.operations.instance import instance_yaml
+
+    config = load_config(billing_paths().home)
+    text = instance_yaml(config)
+    files = config.logging.log_destinations.file_logging
+    if files.enabled and not Path(files.log_directory).is_dir():
+        click.echo(f"warning: {files.log_directory} (logging.log_destinations.file_logging) does not exist here: create "
+                   "it, writable by the daemon and its run workers, before Dagster starts with this file", err=True)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}")
+
+
+@main.group(cls=_Group)
+def breaker() -> None:
+    """Circuit breakers: a sensor whose runs keep failing stops launching until it is reset."""
+
+
+@breaker.command("status")
+def breaker_status() -> None:
+    """Each breaker: closed, or open since when and why."""
+    from billing.operations.breaker import BREAKERS, breaker_state
+
+    with _engine().connect() as conn:
+        for name, what in BREAKERS.items():
+            state = breaker_state(conn, name)
+            shown = f"OPEN since {state.opened_at:%Y-%m-%d %H:%M:%S} UTC: {state.reason}" if state.is_open else "closed"
+            reset = f" (last reset {state.reset_at:%Y-%m-%d %H:%M:%S} UTC by {state.reset_by})" if state.reset_at else ""
+            click.echo(f"{name} — {what}: {shown}{reset}")
+
+
+@breaker.command("reset")
+@click.argument("name")
+def breaker_reset(name: str) -> None:
+    """Close breaker NAME (e.g. feeds) once the cause of the failures is fixed."""
+    from datetime import datetime, timezone
+
+    from billing.operations.breaker import reset_breaker
+    from billing.settings import operator_name
+
+    with _engine().begin() as conn:
+        before = reset_breaker(conn, name, operator_name(), datetime.now(timezone.utc))
+    click.echo(f"breaker {name}: closed" + ("" if before.is_open else " (it was not open)")
+               + "; only failures from now on count")
 
 
 @main.group(cls=_Group)

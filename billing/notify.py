@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import smtplib
 from dataclasses import dataclass
-from email.message import Message
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Protocol
 
@@ -72,3 +72,15 @@ def notifier_from_environment(outbox: Path) -> Notifier:
 
 def sender_address() -> str:
     return os.environ.get("BILLING_SMTP_FROM", DEFAULT_SENDER)
+
+
+def text_message(subject: str, recipients: str, message_id: str, body: str) -> EmailMessage:
+    """A plain-text message from the sender address; ``message_id`` is derived from what the
+    message is about, so a message sent again is recognisable as the same one."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = sender_address()
+    message["To"] = recipients
+    message["Message-ID"] = f"<{message_id}@billing.local>"
+    message.set_content(body)
+    return message

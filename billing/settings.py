@@ -71,3 +71,11 @@ def database_url() -> str:
 
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME", str(billing_home() / "dagster"))).resolve()
+
+
+def operator_name() -> str:
+    """Who runs a command: ``BILLING_OPERATOR`` when set (a shared service account names the
+    person), else the operating-system user."""
+    import getpass
+
+    return os.environ.get("BILLING_OPERATOR") or getpass.getuser()

@@ -30,6 +30,7 @@ from billing.tfm.report import charges_by_status, legs_by_status, markdown_table
 from billing.tfm.summaries import build_summaries
 from billing_assets.failures import config_date
 from billing_assets.partitions import feeds_partitions
+from billing_assets.pools import CHARGES_POOL
 from resources import BillingDatabase, FeedInbox
 
 GROUP = "aggregation"
@@ -180,6 +181,7 @@ def leg_statuses(context: AssetExecutionContext, database: BillingDatabase) -> M
 
 
 @asset(
+    pool=CHARGES_POOL,
     partitions_def=feeds_partitions,
     group_name=GROUP,
     deps=[leg_statuses],
@@ -215,6 +217,7 @@ def completed_transactions(context: AssetExecutionContext, database: BillingData
 
 
 @asset(
+    pool=CHARGES_POOL,
     partitions_def=feeds_partitions,
     group_name=GROUP,
     deps=[completed_transactions],

@@ -12,6 +12,7 @@ from billing_assets.aggregation import aggregation_cleanup, feed_metadata
 from billing_assets.closeofday import pending_bills
 from billing_assets.failures import step_in_transaction
 from billing_assets.partitions import feeds_partitions
+from billing_assets.pools import CHARGES_POOL
 from resources import BillingDatabase
 
 GROUP = "cancellation"
@@ -31,6 +32,7 @@ def feed_bills_deleted(context: AssetExecutionContext, database: BillingDatabase
 
 
 @asset(
+    pool=CHARGES_POOL,
     partitions_def=feeds_partitions,
     group_name=GROUP,
     deps=[feed_bills_deleted],

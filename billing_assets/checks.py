@@ -5,14 +5,16 @@ database, since they reach across feeds) — and those of the bills of a close o
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetsDefinition, asset_check
 
 from billing.closeofday.dbck import SEVERE, WARNINGS, findings
+from billing.errors import BillingError
 from billing.invoicing.invariants import bill_totals_off, charges_on_two_bills, unbilled_charges
+from billing.operations.metrics import feed_figures
 from billing.tfm.invariants import charge_sqis_match_legs, comp_legs_on_one_charge, feed_reconciles
 from billing_assets.aggregation import aggregation_cleanup
 from billing_assets.cancellation import cancelled_feed
 from billing_assets.closeofday import checked_database, partition_day, pending_bills
 from billing_assets.disaggregation import completed_disaggregation
 from billing_assets.rollback import rolled_back_transactions
-from resources import BillingDatabase
+from resources import BillingDatabase, FeedInbox
 
 COMP_LEGS = "Each COMP leg sits on exactly one non-canceled billable charge"
 SQIS = "has SQIs (count, volume, amount) equal to the sums over its COMP legs"
@@ -60,6 +62,29 @@ cancellation_comp_legs, cancellation_charge_sqis = _database_checks(cancelled_fe
 cancelled_feed_reconciles = _invariant_check(cancelled_feed, "feed_reconciles_with_control", RECONCILES,
                                              feed_reconciles, per_feed=True)
 disaggregation_comp_legs, disaggregation_charge_sqis = _database_checks(completed_disaggregation)
+
+
+@asset_check(asset=aggregation_cleanup, description="Data quality of the feed: the share of its transactions in "
+             "EROR, against monitoring.performance_thresholds of batch_processing.yaml — above error_rate_warning "
+             "(5 %) a warning, above error_rate_critical (10 %) an error. The feed is processed either way; the "
+             "run monitor alerts on a failed check.")
+def feed_error_rate(context: AssetCheckExecutionContext, database: BillingDatabase,
+                    inbox: FeedInbox) -> AssetCheckResult:
+    try:
+        thresholds = inbox.operations_config().monitoring.performance_thresholds
+    except BillingError as bad:
+        return AssetCheckResult(passed=False, metadata={"configuration": str(bad)})
+    with database.engine().connect() as conn:
+        figures = feed_figures(conn, context.partition_key)
+    rate = figures.error_rate_pct or 0
+    severity = AssetCheckSeverity.ERROR if rate > thresholds.error_rate_critical else AssetCheckSeverity.WARN
+    return AssetCheckResult(
+        passed=rate <= thresholds.error_rate_warning,
+        severity=severity,
+        metadata={"transactions": figures.records, "in_error": figures.error_records, "error_rate_pct": float(rate),
+                  "warning_above_pct": thresholds.error_rate_warning,
+                  "critical_above_pct": thresholds.error_rate_critical},
+    )
 
 
 @asset_check(asset=pending_bills, blocking=True, description="Each bill of the day: subtotal = the sum of its "

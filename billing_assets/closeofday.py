@@ -37,7 +37,9 @@ from billing.invoicing.documents import queue_documents, send_documents
 from billing.invoicing.finalize import finalize_bills
 from billing.invoicing.report import bill_totals, bills_of_day
 from billing.tfm.report import markdown_table
+from billing_assets.failures import refused_as_failure
 from billing_assets.partitions import days_partitions
+from billing_assets.pools import CHARGES_POOL
 from resources import BillingDatabase, DocumentNotifier, FeedInbox
 
 GROUP = "closeofday"
@@ -80,19 +82,20 @@ def _superseded(context, database: BillingDatabase) -> bool:
     return False
 
 
-def day_step(name: str, seed_batch: str, after: list, description: str):
+def day_step(name: str, seed_batch: str, after: list, description: str, pool: str | None = None):
     """A close-of-day asset around ``step(conn, day, policy) -> counts``, run in one
-    transaction after ``after``, with the counts as metadata (nothing on a superseded day)."""
+    transaction after ``after``, with the counts as metadata (nothing on a superseded day); a
+    refusal (BillingError) fails it at once, without a retry."""
 
     def build(step: Callable[..., dict]) -> AssetsDefinition:
-        @asset(name=name, partitions_def=days_partitions, group_name=GROUP, deps=after,
+        @asset(name=name, partitions_def=days_partitions, group_name=GROUP, deps=after, pool=pool,
                tags={"seed_batch": seed_batch}, description=description)
         def _step(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox) -> MaterializeResult:
             if _superseded(context, database):
                 return MaterializeResult(metadata=SUPERSEDED)
             policy = _policy(inbox)
             with database.engine().begin() as conn:
-                counts = step(conn, partition_day(context), policy)
+                counts = refused_as_failure(lambda: step(conn, partition_day(context), policy))
             return MaterializeResult(metadata=counts)
 
         return _step
@@ -128,7 +131,9 @@ def managed_files(context: AssetExecutionContext, database: BillingDatabase, inb
     if _superseded(context, database):
         return MaterializeResult(metadata=SUPERSEDED)
     paths = inbox.paths()
-    return MaterializeResult(metadata=housekeeping.manage_files(paths, partition_day(context), _policy(inbox)))
+    policy = _policy(inbox)
+    return MaterializeResult(metadata=refused_as_failure(
+        lambda: housekeeping.manage_files(paths, partition_day(context), policy)))
 
 
 @day_step("tax_rates_in_effect", "UpdateTaxRates", [managed_files],
@@ -148,7 +153,7 @@ def entity_statuses(conn, day, policy):
 @day_step("recurring_charges", "BillServices", [entity_statuses],
           "BillServices: a RECURRING charge per OPEN service due (next bill date ≤ day + prebill_days) for one "
           "calendar-aligned period at price less discount, prorated by days when partial; next bill date advanced. "
-          "A period is billed once (unique service and period start).")
+          "A period is billed once (unique service and period start).", pool=CHARGES_POOL)
 def recurring_charges(conn, day, policy):
     return {"BillServices": bill_services(conn, day, policy.prebill_days)}
 
@@ -164,7 +169,7 @@ def account_balances(conn, day, policy):
 
 @day_step("late_fees", "AssessLateFeesByInvoice", [account_balances],
           "AssessLateFeesByInvoice: a LATE_FEE charge, once per invoice, for each completed invoice still open "
-          "grace_days after its due date (percent of what is open, or flat).")
+          "grace_days after its due date (percent of what is open, or flat).", pool=CHARGES_POOL)
 def late_fees(conn, day, policy):
     return {"AssessLateFeesByInvoice": overdue.assess_late_fees(conn, day, policy.late_fee)}
 
@@ -193,6 +198,7 @@ def _bills_metadata(conn, day: date) -> dict:
 
 
 @asset(
+    pool=CHARGES_POOL,
     partitions_def=days_partitions,
     group_name=GROUP,
     deps=[financial_activity],

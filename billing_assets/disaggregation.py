@@ -25,6 +25,7 @@ from billing.tfm.disaggregation import (
 from billing_assets.aggregation import aggregation_cleanup
 from billing_assets.closeofday import pending_bills
 from billing_assets.failures import config_date, step_in_transaction
+from billing_assets.pools import CHARGES_POOL
 from resources import BillingDatabase
 
 GROUP = "disaggregation"
@@ -93,6 +94,7 @@ def disaggregated_legs(database: BillingDatabase) -> MaterializeResult:
 
 
 @asset(
+    pool=CHARGES_POOL,
     group_name=GROUP,
     deps=[disaggregated_legs],
     tags={"seed_batch": "C1-PDTXN"},
@@ -105,6 +107,7 @@ def disaggregated_transactions(database: BillingDatabase) -> MaterializeResult:
 
 
 @asset(
+    pool=CHARGES_POOL,
     group_name=GROUP,
     deps=[disaggregated_transactions],
     tags={"seed_batch": "C1-TXNCU"},

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from billing.payments.intake import find_file, is_loaded, load_payment_file
 from billing.tfm.report import markdown_table
+from billing_assets.failures import refused_as_failure
 from billing_assets.partitions import payment_files_partitions
 from resources import BillingDatabase, FeedInbox
 
@@ -27,7 +28,7 @@ def payments(context: AssetExecutionContext, database: BillingDatabase, inbox: F
         raise Failure(description=f"payment file {context.partition_key} is no longer in {paths.inbox / 'payments'}: "
                       f"drop the file again.",
                       allow_retries=False)
-    outcome = load_payment_file(database.engine(), paths, path)
+    outcome = refused_as_failure(lambda: load_payment_file(database.engine(), paths, path))
     if outcome.message:
         raise Failure(description=outcome.message, allow_retries=False)
     rejected = [{"line": r["line"], "account_id": r["account_id"], "reason": r["reason"]}

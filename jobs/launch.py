@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Optional
 
-from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
+from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult, JobDefinition
 
 from billing.feeds.inbox import Feed, identify, submit
 from billing.settings import billing_paths, dagster_home
@@ -115,10 +115,18 @@ def run_bill_rebuild(instance: DagsterInstance, day: date) -> RunOutcome:
 
 def _run(instance: DagsterInstance, job_name: str, ops: dict, partition_key: Optional[str] = None,
          tags: Optional[dict] = None) -> RunOutcome:
-    result = _defs().resolve_job_def(job_name).execute_in_process(
+    result = _without_retries(_defs().resolve_job_def(job_name)).execute_in_process(
         instance=instance, run_config={**QUIET_CONSOLE, "ops": ops}, partition_key=partition_key, tags=tags or {},
         raise_on_error=False)
     return _outcome(result)
+
+
+def _without_retries(job: JobDefinition) -> JobDefinition:
+    """The job as the command line runs it: a failed step fails the command at once, with
+    what to fix. The operator is waiting at the terminal; the retry policy's waits (up to 55
+    minutes with the seed's values) are for runs nobody watches — schedules, sensors, the UI.
+    (Dagster has no public way to copy a job with another policy; ``_copy`` is its own.)"""
+    return job._copy(op_retry_policy=None)
 
 
 def run_pricing_refresh(instance: DagsterInstance) -> RunOutcome:

@@ -4,6 +4,9 @@ A feed is complete when its control file is there. The run key is the feed's
 ``header_id``, which carries a hash of both files: re-dropping the same bytes is no new run
 (the copy is filed beside the archived original), different bytes are a new feed. A control
 file that cannot be read goes to quarantine with its reason at once.
+
+When its runs keep failing, its circuit breaker opens and it launches nothing more until an
+operator resets it (sensors/breaker.py).
 """
 
 from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
@@ -15,12 +18,17 @@ from billing.tfm.upload import existing_upload
 from billing_assets.aggregation import CONTROL_FILE_TAG
 from billing_assets.partitions import feeds_partitions
 from jobs import aggregation_job
-from resources import BillingDatabase, FeedInbox
+from resources import BillingDatabase, DocumentNotifier, FeedInbox
+from sensors.breaker import feed_breaker_refusal
 
 
 @sensor(job=aggregation_job, minimum_interval_seconds=15, description="Registers each complete feed in "
         "$BILLING_HOME/inbox as a `feeds` partition and launches the aggregation job for it.")
-def feed_sensor(context: SensorEvaluationContext, inbox: FeedInbox, database: BillingDatabase):
+def feed_sensor(context: SensorEvaluationContext, inbox: FeedInbox, database: BillingDatabase,
+                notifier: DocumentNotifier):
+    refusal = feed_breaker_refusal(context, database, notifier, inbox, aggregation_job.name)
+    if refusal:
+        return SkipReason(refusal)
     paths = inbox.paths()
     known = set(context.instance.get_dynamic_partitions(feeds_partitions.name))
     requests, new_keys = [], []

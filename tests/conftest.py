@@ -4,13 +4,31 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import Engine, text
 
 from billing.db.engine import make_engine
 from billing.db.migrate import upgrade
 from billing.db.schema import metadata
+from billing.operations.config import SHIPPED
+
+
+def _fast_retrying_config() -> Path:
+    """The shipped batch_processing.yaml with one immediate retry instead of three spread over
+    55 minutes: tests that make a step fail on purpose (a mail server down) must not wait.
+    Set before the job definitions are imported, which read it once."""
+    values = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    values["error_handling"]["retry_configuration"].update(max_retries=1, retry_delay=0)
+    path = Path(tempfile.mkdtemp(prefix="billing-tests-")) / "batch_processing.yaml"
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return path
+
+
+os.environ["BILLING_CONFIG"] = str(_fast_retrying_config())
 
 POSTGRES_URL = os.environ.get("BILLING_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])

@@ -18,8 +18,11 @@ from billing.tfm.rollback import feeds_to_reaggregate
 from jobs.launch import run_bill_rebuild, run_feed_job
 from tests.world import BUSINESS_DATE, REFERENCE_TABLES, rows
 
-# Every table a job may change: all but the reference data and what is derived from it.
-UNCHANGED_BY_JOBS = REFERENCE_TABLES | {"pricing_effective", "pricing_effective_build"}
+# Every table a job may change: all but the reference data and what is derived from it, and
+# the operations records that commands and the run monitor write beside the jobs (the audit
+# trail of every command, alerts, the execution log, the breaker).
+OPERATIONS_RECORDS = {"audit_log", "alert_log", "batch_execution_log", "batch_performance_metrics", "circuit_breaker"}
+UNCHANGED_BY_JOBS = REFERENCE_TABLES | {"pricing_effective", "pricing_effective_build"} | OPERATIONS_RECORDS
 
 
 def billing_state(engine: Engine) -> dict[str, list[tuple]]:

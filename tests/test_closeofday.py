@@ -2,20 +2,16 @@
 days run in order and once, missed days are caught up in date order (the bills are those of
 tests/test_invoicing.py, worked out by hand there)."""
 
-import socket
 from datetime import date
 from decimal import Decimal as D
-from email import message_from_bytes
-from email.policy import default
 
-import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from dagster import DagsterInstance, RunsFilter
 
 from billing.cli import main
 from billing.db.schema import bill, bill_segment, closeofday_log, credit_note
 from tests.test_invoicing import billing_world  # noqa: F401  (the fixture)
+from tests.mail import free_port, smtp_server  # noqa: F401  (the fixture)
 from tests.world import rows
 
 
@@ -94,33 +90,6 @@ def test_an_adjustment_reaches_the_next_bill_and_a_credit_note_cancels_a_bill(bi
     assert again.exit_code == 2 and f"is already cancelled by credit note {number}" in again.output
 
 
-class _Mailbox:
-    """An aiosmtpd handler keeping every message the server accepts."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server(monkeypatch):
-    """A real SMTP server on loopback; the platform is pointed at it as production would be."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mailbox = _Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("BILLING_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("BILLING_SMTP_PORT", str(port))
-    monkeypatch.setenv("BILLING_SMTP_FROM", "invoices@bank.example")
-    yield mailbox
-    controller.stop()
-
-
 def test_invoices_are_sent_through_smtp_once(billing_world, billing_home, smtp_server):  # noqa: F811
     assert _closeofday("--date", "2026-03-01").exit_code == 0
     # M1 has an e-mail address; CL1 and MID have none: their invoices go to the print queue.
@@ -157,9 +126,7 @@ def test_an_invoice_preview_shows_the_next_bill_and_writes_nothing(billing_world
 
 
 def test_a_mail_server_that_is_down_fails_the_day_with_what_to_do(billing_world, billing_home, monkeypatch):  # noqa: F811
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens on it
     monkeypatch.setenv("BILLING_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("BILLING_SMTP_PORT", str(port))
     result = _closeofday("--date", "2026-03-01")

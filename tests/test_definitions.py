@@ -44,6 +44,11 @@ SEED_BATCHES = {
     "disaggregated_transactions": "C1-PDTXN",
     "disaggregated_charges": "C1-TXNCU",
     "completed_disaggregation": "C1-DARSU",
+    "account_validation_results": "account_validation_batch",
+    "customer_data_sync": "customer_data_sync",
+    "contract_data_sync": "contract_data_sync",
+    "billing_data_sync": "billing_data_sync",
+    "payment_data_sync": "payment_data_sync",
 }
 
 # The close of day in the seed's order (nightly_batch_closeofday.txt).
@@ -90,7 +95,7 @@ def test_the_close_of_day_runs_in_date_order_each_night():
     assert job.partitions_def.timezone == "America/Chicago"
     assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(CLOSEOFDAY_CHAIN)
     schedule = defs.resolve_schedule_def("closeofday_schedule")
-    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 1 * * *", "America/Chicago")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("30 0 * * *", "America/Chicago")
 
 
 def test_rollback_cancellation_and_disaggregation_graphs_hang_off_aggregation_and_invoicing():
@@ -126,11 +131,21 @@ def test_jobs_sensors_and_checks_load():
     checks = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
     invariants = {"comp_legs_charged_once", "charge_sqis_equal_leg_sums"}
     assert checks == {
-        *(("aggregation_cleanup", name) for name in invariants | {"feed_reconciles_with_control"}),
+        *(("aggregation_cleanup", name) for name in invariants | {"feed_reconciles_with_control", "feed_error_rate"}),
         *(("cancelled_feed", name) for name in invariants | {"feed_reconciles_with_control"}),
         *(("rolled_back_transactions", name) for name in invariants),
         *(("completed_disaggregation", name) for name in invariants),
         *(("pending_bills", name) for name in ("bill_totals_reconcile", "charges_billed_once",
                                                "closed_windows_fully_billed")),
         ("checked_database", "dbck_severe"), ("checked_database", "dbck_warnings"),
+        *(("account_validation_results", name) for name in ("account_completeness_check", "contract_validity_check",
+                                                             "rate_consistency_check", "service_configuration_check")),
     }
+    assert defs.resolve_sensor_def("run_monitor_sensor").default_status.value == "RUNNING"  # alerts need no operator
+
+
+def test_the_steps_that_write_charges_share_one_pool():
+    graph = defs.resolve_asset_graph()
+    pooled = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).pools == {"billing_charges"}}
+    assert pooled == {"billable_charges", "aggregation_cleanup", "feed_charges_cancelled", "disaggregated_transactions",
+                      "disaggregated_charges", "recurring_charges", "late_fees", "pending_bills"}

@@ -12,7 +12,7 @@ from dagster import DagsterInstance, build_sensor_context
 
 from billing.db.schema import txn_detail, txn_header
 from billing.feeds.inbox import REASON_FILE, identify, submit
-from resources import BillingDatabase, FeedInbox
+from resources import BillingDatabase, DocumentNotifier, FeedInbox
 from sensors.feeds import feed_sensor
 from tests.world import load_world, rows, run_feed, statuses, write_feed
 
@@ -30,7 +30,8 @@ def _header(engine, header_id):
 
 
 def _sensor(instance):
-    context = build_sensor_context(instance=instance, resources={"inbox": FeedInbox(), "database": BillingDatabase()})
+    context = build_sensor_context(instance=instance, resources={"inbox": FeedInbox(), "database": BillingDatabase(),
+                                                                 "notifier": DocumentNotifier()})
     return feed_sensor(context)
 
 

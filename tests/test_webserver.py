@@ -200,6 +200,22 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=STOP_TIMEOUT_S)
 
 
+def _start_webserver(tmp_path: Path, env: dict, *options: str) -> tuple[str, subprocess.Popen]:
+    """``dagster-webserver`` on the workspace, on a free loopback port, logging to webserver.log."""
+    port = _free_port()
+    with open(tmp_path / "webserver.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(WEBSERVER), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port), *options],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return f"http://127.0.0.1:{port}", process
+
+
 def test_webserver_loads_every_definition(tmp_path):
     assert WEBSERVER.exists(), f"{WEBSERVER} is missing: install dagster-webserver next to {sys.executable}"
     home = tmp_path / "billing_home"
@@ -216,21 +232,9 @@ def test_webserver_loads_every_definition(tmp_path):
     demo = subprocess.run([str(Path(sys.executable).parent / "billing"), "demo", "--feeds", "1", "--rows", "300"],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "webserver.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [str(WEBSERVER), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    base, process = _start_webserver(tmp_path, env)
     try:
-        workspace = _wait_until_loaded(base, process, log_path)
+        workspace = _wait_until_loaded(base, process, tmp_path / "webserver.log")
 
         # The code location loaded, without a PythonError.
         entries = {entry["name"]: entry for entry in workspace["locationEntries"]}
@@ -283,3 +287,33 @@ def test_webserver_loads_every_definition(tmp_path):
     finally:
         _stop(process)
     assert process.poll() is not None, "dagster-webserver is still running"
+
+
+LAUNCH_MUTATION = """
+mutation {
+  launchRun(executionParams: {
+    selector: {repositoryLocationName: "billing", repositoryName: "__repository__", jobName: "refresh_pricing_job"}
+  }) {
+    __typename
+    ... on UnauthorizedError { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def test_a_read_only_webserver_refuses_a_launch(tmp_path):
+    """The deployment for monitor-only roles: `dagster-webserver --read-only` shows everything
+    and launches nothing."""
+    env = {**os.environ, "BILLING_HOME": str(tmp_path / "billing_home"), "DAGSTER_HOME": str(tmp_path),
+           "BILLING_DATABASE_URL": f"sqlite:///{tmp_path / 'billing.db'}"}
+    base, process = _start_webserver(tmp_path, env, "--read-only")
+    try:
+        _wait_until_loaded(base, process, tmp_path / "webserver.log")
+        jobs = {job["name"] for node in _graphql(base, REPOSITORIES_QUERY)["repositoriesOrError"]["nodes"]
+                for job in node["jobs"]}
+        assert "refresh_pricing_job" in jobs  # it sees the job …
+        refused = _graphql(base, LAUNCH_MUTATION)["launchRun"]
+        assert refused["__typename"] == "UnauthorizedError", refused  # … and may not launch it
+    finally:
+        _stop(process)

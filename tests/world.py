@@ -43,7 +43,7 @@ from pathlib import Path
 from dagster import DagsterInstance
 from sqlalchemy import Engine, delete, select
 
-from billing.db.schema import metadata, txn_detail, txn_detail_excp, txn_detail_stg
+from billing.db.schema import metadata, txn_detail, txn_detail_excp, txn_detail_stg, warehouse_deletion
 from billing.feeds.inbox import identify, submit
 from billing.reference.loader import load_reference
 from billing.settings import BillingPaths
@@ -299,3 +299,4 @@ def forget_feeds(engine: Engine) -> None:
                 conn.execute(delete(table).where(table.c.name != "pricing_refresh"))
             elif table.name not in REFERENCE_TABLES | {"pricing_effective", "pricing_effective_build"}:
                 conn.execute(delete(table))
+        conn.execute(delete(warehouse_deletion))  # the tombstones of what was just emptied: no history either

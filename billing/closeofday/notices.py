@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import smtplib
 from datetime import date, datetime, timedelta, timezone
-from email.message import EmailMessage
 
 from sqlalchemy import Connection, Engine, String, cast, exists, func, insert, literal, select, update
 
@@ -21,7 +20,7 @@ from billing.closeofday.policy import CloseOfDayPolicy
 from billing.db.money import dsign
 from billing.db.schema import accounts, notice, persons, services
 from billing.errors import BillingError
-from billing.notify import Notifier, sender_address
+from billing.notify import Notifier, text_message
 
 COLUMNS = ["notice_id", "kind", "entity_id", "business_dt", "recipient", "subject", "body"]
 
@@ -84,12 +83,7 @@ def send_notices(engine: Engine, notifier: Notifier) -> int:
         pending = conn.execute(select(notice).where(notice.c.sent_at.is_(None)).order_by(notice.c.notice_id)).all()
     sent = 0
     for item in pending:
-        message = EmailMessage()
-        message["Subject"] = item.subject
-        message["From"] = sender_address()
-        message["To"] = item.recipient
-        message["Message-ID"] = f"<{item.notice_id.replace(':', '.')}@billing.local>"
-        message.set_content(item.body)
+        message = text_message(item.subject, item.recipient, item.notice_id.replace(":", "."), item.body)
         with engine.begin() as conn:
             claimed = conn.execute(update(notice).where(notice.c.notice_id == item.notice_id,
                                                         notice.c.sent_at.is_(None))

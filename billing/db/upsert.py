@@ -30,3 +30,10 @@ def upsert(conn: Connection, table: Table, rows: list[dict], reset_on_status_cha
         changed = table.c.status != statement.excluded.status
         updates.update({name: case((changed, None), else_=table.c[name]) for name in reset_on_status_change})
     conn.execute(statement.on_conflict_do_update(index_elements=key, set_=updates), rows)
+
+
+def insert_new(conn: Connection, table: Table, rows: list[dict]) -> int:
+    """Insert the ``rows`` whose key is not in ``table`` yet (``ON CONFLICT DO NOTHING``); how many were."""
+    if not rows:
+        return 0
+    return conn.execute(_INSERTS[conn.dialect.name](table).on_conflict_do_nothing(), rows).rowcount

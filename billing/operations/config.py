@@ -112,10 +112,17 @@ class BatchSchedule(_Section):
         }[self.frequency]
 
 
+NIGHTLY_CLOSE_OF_DAY = BatchSchedule(frequency="daily", start_time="00:30", timezone="America/Chicago",
+                                     max_duration="2 hours")
+
+
 class BatchSchedules(_Section):
     account_validation: BatchSchedule
     invoice_generation: BatchSchedule
     data_synchronization: BatchSchedule
+    # Not in the seed: the nightly close of day. It closes the day just ended before the
+    # invoice generation of the 1st (01:00) bills the month that day ended.
+    close_of_day: BatchSchedule = NIGHTLY_CLOSE_OF_DAY
 
 
 class ConcurrentProcesses(_Section):
