@@ -64,7 +64,8 @@ def sync_asset(name: str, tables: tuple[str, ...], what: str) -> AssetsDefinitio
         hour = context.partition_time_window.start
         paths, target = inbox.paths(), warehouse_url()
         try:
-            exports = export_hour(database.engine(), paths.warehouse, hour, tables, target)
+            batch_size = inbox.operations_config().database_config.transaction_settings.batch_size
+            exports = export_hour(database.engine(), paths.warehouse, hour, tables, target, chunk_rows=batch_size)
         except BillingError as bad:
             raise Failure(description=f"{context.partition_key}: {bad}", allow_retries=False) from None
         return MaterializeResult(metadata=_metadata(exports, paths.home, hour_name(hour.astimezone(timezone.utc)),

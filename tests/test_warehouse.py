@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select, update
 
 from billing.db.engine import make_engine
 from billing.db.schema import accounts, bill, bill_chg, contracts, payment, warehouse_deletion
+from billing.db.timestamps import as_utc
 from billing.warehouse.export import WarehouseExportError, export_hour
 from billing.warehouse.layout import MONEY, hour_file
 from billing.warehouse.state import warehouse_state
@@ -79,16 +80,12 @@ def test_the_database_stamps_inserts_updates_and_deletions(engine):
         conn.execute(delete(payment))
     (logged,) = rows(engine, warehouse_deletion, "table_name", "row_key", "deleted_at")
     assert logged[:2] == ("payment", "F9:1")
-    assert before <= _utc(logged[2]) <= datetime.now(UTC)
+    assert before <= as_utc(logged[2]) <= datetime.now(UTC)
 
 
 def _changed_at(engine) -> datetime:
     with engine.connect() as conn:
-        return _utc(conn.execute(select(payment.c.changed_at)).scalar_one())
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return as_utc(conn.execute(select(payment.c.changed_at)).scalar_one())
 
 
 def test_rows_changed_in_the_hour_are_exported_exactly(world, folder):
@@ -109,6 +106,16 @@ def test_rows_changed_in_the_hour_are_exported_exactly(world, folder):
         ("A1", 14, date(2025, 1, 1)), ("A2", 30, date(2025, 2, 1))]
     assert hour_file(folder, "payment", HOUR).name == "hour=2026-03-10T19Z.parquet"
     assert all(e.file is None for e in export_hour(world, folder, HOUR - timedelta(hours=1)))  # nothing at 18:00
+
+
+def test_the_batch_size_sets_the_rows_read_and_written_at_a_time(world, folder):
+    export_hour(world, folder, HOUR, tables=("accounts",), chunk_rows=1)  # batch_size 1: one row group per row
+    single = pq.ParquetFile(hour_file(folder, "accounts", HOUR))
+    assert single.metadata.num_row_groups == 2
+    by_one = single.read().to_pylist()
+    export_hour(world, folder, HOUR, tables=("accounts",))
+    assert pq.ParquetFile(hour_file(folder, "accounts", HOUR)).metadata.num_row_groups == 1
+    assert _file(folder, "accounts") == by_one  # the same rows either way
 
 
 def test_a_later_change_is_exported_in_its_hour_and_wins(world, folder):
@@ -176,7 +183,7 @@ def test_the_warehouse_database_follows_the_source(world, folder, tmp_path):
     target = f"sqlite:///{tmp_path / 'edw.db'}"
     export_hour(world, folder, HOUR, warehouse_url=target)
     tables = _warehouse_rows(target)
-    assert [(p.payment_id, p.amount, _utc(p.changed_at)) for p in tables["payment"]] == [("F1:1", D("100.25"), STAMP)]
+    assert [(p.payment_id, p.amount, as_utc(p.changed_at)) for p in tables["payment"]] == [("F1:1", D("100.25"), STAMP)]
     assert [(b.bill_id, b.total_amount) for b in tables["bill"]] == [("B1", D("120.50"))]
     assert [a.account_id for a in tables["accounts"]] == ["A1", "A2"]
     (charge,) = tables["bill_chg"]

@@ -63,7 +63,8 @@ def _in_hour(conn: Connection, column: Column, start: datetime):
 
 
 def _chunks(conn: Connection, query) -> Iterator[list]:
-    result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query)
+    """The rows of ``query`` in chunks of the connection's ``yield_per`` (export_hour's chunk_rows)."""
+    result = conn.execution_options(stream_results=True).execute(query)
     yield from result.partitions()
 
 
@@ -130,10 +131,12 @@ def _export_table(conn: Connection, table: Table, start: datetime, folder: Path,
 
 
 def export_hour(source: Engine, folder: Path, hour: datetime, tables: tuple[str, ...] = tuple(EXPORTED),
-                warehouse_url: str | None = None) -> list[TableExport]:
+                warehouse_url: str | None = None, chunk_rows: int = CHUNK_ROWS) -> list[TableExport]:
     """Export the UTC hour starting at ``hour`` (an aware time on the hour) of ``tables`` to
     ``folder`` (``$BILLING_HOME/warehouse``), and to the warehouse database when ``warehouse_url``
-    is given. Idempotent: a re-run writes the same files and changes nothing in that database."""
+    is given, reading ``chunk_rows`` rows at a time (``database_config.transaction_settings.
+    batch_size``). Idempotent: a re-run with the same chunk size writes the same files and
+    changes nothing in that database."""
     if hour.tzinfo is None or (hour.minute, hour.second, hour.microsecond) != (0, 0, 0):
         raise ValueError(f"an EDW export hour is an aware time on the hour, not {hour!r}")
     start = hour.astimezone(timezone.utc)
@@ -147,7 +150,7 @@ def export_hour(source: Engine, folder: Path, hour: datetime, tables: tuple[str,
         target = WarehouseDatabase(target_engine) if target_engine else None
         # One snapshot for every table of the hour (PostgreSQL; SQLite reads in one transaction anyway).
         options = {"isolation_level": "REPEATABLE READ"} if source.dialect.name == "postgresql" else {}
-        with source.connect().execution_options(**options) as conn, conn.begin():
+        with source.connect().execution_options(**options, yield_per=chunk_rows) as conn, conn.begin():
             return [_export_table(conn, EXPORTED[name], start, folder, target) for name in tables]
     finally:
         if target_engine is not None:
