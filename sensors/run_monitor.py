@@ -25,6 +25,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from sqlalchemy import inspect
 
 from billing.operations.alerts import Alert, failure_condition, slow_run_alert
 from billing.operations.audit import note_configuration
@@ -43,6 +44,8 @@ OVERLAP_S = 1.0  # runs updated within this of the cursor are looked at again, s
         "alerts of batch_processing.yaml: failed runs, failed data-quality checks, runs over the time thresholds.")
 def run_monitor_sensor(context: SensorEvaluationContext, database: BillingDatabase, notifier: DocumentNotifier,
                        inbox: FeedInbox):
+    if "alembic_version" not in inspect(database.engine()).get_table_names():
+        return SkipReason("the billing database has no schema yet: run `billing init`")
     config = inbox.operations_config()
     with database.engine().begin() as conn:
         note_configuration(conn, config, config_path(inbox.paths().home), actor="dagster-daemon")

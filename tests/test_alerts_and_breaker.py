@@ -190,3 +190,10 @@ def test_the_run_monitor_goes_through_runs_that_ended_together(world, billing_ho
         cursor = context.cursor
     assert sorted(run_id for (run_id,) in rows(world, batch_execution_log, "run_id")) == sorted(failed)
     assert len(list((billing_home.outbox / "alerts").glob("alert-run-failure-*.eml"))) == 3  # no SMTP: the outbox
+
+
+def test_the_run_monitor_waits_for_a_database_with_a_schema(tmp_path, monkeypatch):
+    monkeypatch.setenv("BILLING_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BILLING_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    skipped = _monitor(DagsterInstance.ephemeral())
+    assert skipped.skip_message == "the billing database has no schema yet: run `billing init`"
