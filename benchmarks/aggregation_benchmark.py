@@ -12,7 +12,9 @@ child process so that its memory does not count against the job), and runs the r
 process`` does. Step times come from the run's event log (STEP_SUCCESS durations).
 
 Prints: the database kind, the setup timings, one line per step (seconds and transactions
-per second), the job's wall time, the transactions by status at the end, and peak memory;
+per second), the job's wall time, the floor on the same database and data file
+(benchmarks/floor.py: COPY, one legs INSERT … SELECT, one GROUP BY, one UPDATE) and the job
+as a multiple of it, the transactions by status at the end, and peak memory;
 with ``--profile-sql K`` also the K slowest SQL statements of the job. Whatever Dagster
 logs to the console goes to stderr.
 """
@@ -35,6 +37,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks._shared import maxrss_mib, prepare_postgres, print_steps, rate, step_times  # noqa: E402
+from benchmarks.floor import measure_floor  # noqa: E402
 
 REFERENCE = REPO_ROOT / "sample_data" / "reference"
 BUSINESS_DATE = date(2026, 11, 21)
@@ -172,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with engine.connect() as conn:
             by_status = transactions_by_status(conn, feed.header_id)
+        floor = measure_floor(engine, next((workdir / "home" / "archive").glob("*/bench.csv")))
         engine.dispose()
 
         n = args.rows
@@ -187,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stage in inbox  {stage_s:8.2f} s")
         print()
         print_steps(steps, n, "tx/s", job_s, outcome)
+        print()
+        print("floor: the database alone, same data (benchmarks/floor.py)")
+        for step, seconds in floor.items():
+            print(f"  {step:<28} {seconds:8.2f} s   {rate(n, seconds):>10} tx/s")
+        floor_s = sum(floor.values())
+        print(f"  {'floor total':<28} {floor_s:8.2f} s   {rate(n, floor_s):>10} tx/s")
+        print(f"job / floor     {job_s / floor_s:8.1f} ×")
         print()
         print("transactions by status")
         for status, entry in by_status.items():
