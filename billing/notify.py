@@ -13,7 +13,13 @@ import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from pathlib import Path
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Protocol
+
+from sqlalchemy import Engine, Table, update
+
+from billing.errors import BillingError
 
 DEFAULT_SENDER = "billing@localhost"
 
@@ -84,3 +90,21 @@ def text_message(subject: str, recipients: str, message_id: str, body: str) -> E
     message["Message-ID"] = f"<{message_id}@billing.local>"
     message.set_content(body)
     return message
+
+
+def send_once(engine: Engine, table: Table, key_column: str, key: str, notifier: Notifier, message: Message,
+              name: str, failed: Callable[[Exception], str]) -> bool:
+    """Claim row ``key`` of ``table`` (its ``sent_at`` still empty: stamp it and the transport),
+    send ``message``, and keep the claim only if the send succeeded: whichever run or tick gets
+    there first sends it, once. False when the row was already claimed; a failed send is rolled
+    back and raised as a BillingError with ``failed(error)``, saying what to fix."""
+    with engine.begin() as conn:
+        claimed = conn.execute(update(table).where(table.c[key_column] == key, table.c.sent_at.is_(None))
+                               .values(sent_at=datetime.now(timezone.utc), transport=notifier.transport)).rowcount
+        if not claimed:
+            return False
+        try:
+            notifier.send(message, name)
+        except (OSError, smtplib.SMTPException) as error:
+            raise BillingError(failed(error)) from error
+    return True

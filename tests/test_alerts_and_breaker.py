@@ -197,3 +197,30 @@ def test_the_run_monitor_waits_for_a_database_with_a_schema(tmp_path, monkeypatc
     monkeypatch.setenv("BILLING_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     skipped = _monitor(DagsterInstance.ephemeral())
     assert skipped.skip_message == "the billing database has no schema yet: run `billing init`"
+
+
+def test_an_alert_the_mail_server_refused_goes_out_on_a_later_try(engine, monkeypatch):
+    from aiosmtpd.controller import Controller
+
+    from billing.errors import BillingError
+    from billing.notify import SmtpNotifier
+    from billing.operations.alerts import send_alerts
+    from tests.mail import Mailbox, free_port
+
+    monkeypatch.delenv("BILLING_CONFIG")
+    config = load_config(SHIPPED.parent)
+    port = free_port()
+    smtp = SmtpNotifier("127.0.0.1", port)
+    failed = Alert("run-failure-r7", "batch_failure", "CRITICAL", "closeofday_job [2026-03-01] failed", "body")
+    with pytest.raises(BillingError, match="sending alert 'closeofday_job \\[2026-03-01\\] failed' through smtp failed"):
+        raise_alert(engine, config, smtp, failed)  # nobody listens on the port
+    assert rows(engine, alert_log, "alert_key", "sent_at") == [("run-failure-r7", None)]  # recorded, not sent
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert send_alerts(engine, config, smtp) == 1
+        assert send_alerts(engine, config, smtp) == 0  # once
+    finally:
+        controller.stop()
+    assert [m["Subject"] for m in mailbox.messages] == ["[billing CRITICAL] closeofday_job [2026-03-01] failed"]

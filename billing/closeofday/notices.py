@@ -11,16 +11,14 @@ address (else its person's); system notices go to the operator address of the po
 
 from __future__ import annotations
 
-import smtplib
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
-from sqlalchemy import Connection, Engine, String, cast, exists, func, insert, literal, select, update
+from sqlalchemy import Connection, Engine, String, cast, exists, func, insert, literal, select
 
 from billing.closeofday.policy import CloseOfDayPolicy
 from billing.db.money import dsign
 from billing.db.schema import accounts, notice, persons, services
-from billing.errors import BillingError
-from billing.notify import Notifier, text_message
+from billing.notify import Notifier, send_once, text_message
 
 COLUMNS = ["notice_id", "kind", "entity_id", "business_dt", "recipient", "subject", "body"]
 
@@ -84,19 +82,13 @@ def send_notices(engine: Engine, notifier: Notifier) -> int:
     sent = 0
     for item in pending:
         message = text_message(item.subject, item.recipient, item.notice_id.replace(":", "."), item.body)
-        with engine.begin() as conn:
-            claimed = conn.execute(update(notice).where(notice.c.notice_id == item.notice_id,
-                                                        notice.c.sent_at.is_(None))
-                                   .values(sent_at=datetime.now(timezone.utc), transport=notifier.transport)).rowcount
-            if not claimed:
-                continue
-            try:
-                notifier.send(message, "notice-" + item.notice_id.replace(":", "-"))
-            except (OSError, smtplib.SMTPException) as error:
-                raise BillingError(
-                    f"sending notice {item.notice_id} to {item.recipient} through {notifier.transport} failed "
-                    f"({error}); {sent} notices were sent before it. Fix the mail server (BILLING_SMTP_*), then run "
-                    f"the close of day again: it sends the rest.") from error
+        if not send_once(engine, notice, "notice_id", item.notice_id, notifier, message,
+                         "notice-" + item.notice_id.replace(":", "-"),
+                         lambda error, item=item, sent=sent: (
+                             f"sending notice {item.notice_id} to {item.recipient} through {notifier.transport} "
+                             f"failed ({error}); {sent} notices were sent before it. Fix the mail server "
+                             f"(BILLING_SMTP_*), then run the close of day again: it sends the rest.")):
+            continue
         sent += 1
     return sent
 

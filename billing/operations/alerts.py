@@ -11,18 +11,16 @@ when ``BILLING_SMTP_HOST`` is set. A condition turned off in ``alert_conditions`
 from __future__ import annotations
 
 import re
-import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from typing import Literal
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from billing.db.schema import alert_log
 from billing.db.upsert import insert_new
-from billing.errors import BillingError
-from billing.notify import Notifier, text_message
+from billing.notify import Notifier, send_once, text_message
 from billing.operations.config import BatchProcessingConfig, PerformanceThresholds
 
 Condition = Literal["batch_failure", "performance_degradation", "data_quality_issues", "resource_exhaustion"]
@@ -92,17 +90,12 @@ def send_alerts(engine: Engine, config: BatchProcessingConfig, notifier: Notifie
         pending = conn.execute(unsent).all()
     sent = 0
     for row in pending:
-        with engine.begin() as conn:
-            claimed = conn.execute(update(alert_log).where(alert_log.c.alert_key == row.alert_key,
-                                                           alert_log.c.sent_at.is_(None))
-                                   .values(sent_at=datetime.now(timezone.utc), transport=notifier.transport)).rowcount
-            if not claimed:
-                continue
-            try:
-                notifier.send(_message(row, config.notifications.email_alerts.recipients), f"alert-{_safe(row.alert_key)}")
-            except (OSError, smtplib.SMTPException) as error:
-                raise BillingError(f"sending alert '{row.subject}' through {notifier.transport} failed ({error}). "
-                                   f"Fix the mail server (BILLING_SMTP_*); the alert goes out on the next tick.") from error
+        if not send_once(engine, alert_log, "alert_key", row.alert_key, notifier,
+                         _message(row, config.notifications.email_alerts.recipients), f"alert-{_safe(row.alert_key)}",
+                         lambda error, row=row: (
+                             f"sending alert '{row.subject}' through {notifier.transport} failed ({error}). Fix the "
+                             f"mail server (BILLING_SMTP_*); the alert goes out on the next tick.")):
+            continue
         sent += 1
     return sent
 
