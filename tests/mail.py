@@ -2,6 +2,7 @@
 would be; it can refuse the first messages it is given, like a mail server having a bad minute."""
 
 import socket
+from contextlib import contextmanager
 from email import message_from_bytes
 from email.policy import default
 
@@ -32,15 +33,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextmanager
+def serving(mailbox: Mailbox, port: int):
+    """A real SMTP server on 127.0.0.1:``port`` handing what it accepts to ``mailbox``, for the block."""
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp_server(monkeypatch):
     """A real SMTP server on loopback; ``BILLING_SMTP_*`` point at it."""
     port = free_port()
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
     monkeypatch.setenv("BILLING_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("BILLING_SMTP_PORT", str(port))
     monkeypatch.setenv("BILLING_SMTP_FROM", "invoices@bank.example")
-    yield mailbox
-    controller.stop()
+    with serving(Mailbox(), port) as mailbox:
+        yield mailbox

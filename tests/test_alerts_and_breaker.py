@@ -200,12 +200,10 @@ def test_the_run_monitor_waits_for_a_database_with_a_schema(tmp_path, monkeypatc
 
 
 def test_an_alert_the_mail_server_refused_goes_out_on_a_later_try(engine, monkeypatch):
-    from aiosmtpd.controller import Controller
-
     from billing.errors import BillingError
     from billing.notify import SmtpNotifier
     from billing.operations.alerts import send_alerts
-    from tests.mail import Mailbox, free_port
+    from tests.mail import Mailbox, free_port, serving
 
     monkeypatch.delenv("BILLING_CONFIG")
     config = load_config(SHIPPED.parent)
@@ -215,12 +213,7 @@ def test_an_alert_the_mail_server_refused_goes_out_on_a_later_try(engine, monkey
     with pytest.raises(BillingError, match="sending alert 'closeofday_job \\[2026-03-01\\] failed' through smtp failed"):
         raise_alert(engine, config, smtp, failed)  # nobody listens on the port
     assert rows(engine, alert_log, "alert_key", "sent_at") == [("run-failure-r7", None)]  # recorded, not sent
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving(Mailbox(), port) as mailbox:
         assert send_alerts(engine, config, smtp) == 1
         assert send_alerts(engine, config, smtp) == 0  # once
-    finally:
-        controller.stop()
     assert [m["Subject"] for m in mailbox.messages] == ["[billing CRITICAL] closeofday_job [2026-03-01] failed"]

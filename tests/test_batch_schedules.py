@@ -22,7 +22,7 @@ from jobs import RETRIES
 from jobs.policies import retry_policy
 from jobs.launch import dagster_instance, run_closeofday
 from jobs.schedules import batch_schedule
-from tests.mail import Mailbox, free_port
+from tests.mail import Mailbox, free_port, serving
 from tests.test_invoicing import billing_world  # noqa: F401  (the fixture)
 
 UTC = timezone.utc
@@ -115,16 +115,12 @@ def _events(instance, run_id, event_type):
 
 def test_a_mail_server_refusing_for_a_moment_is_retried_and_the_day_closes(billing_world, billing_home,  # noqa: F811
                                                                            monkeypatch):
-    from aiosmtpd.controller import Controller
-
     mailbox = Mailbox(refuse=2)  # "451 local error" for the first two messages, then fine
     port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
     monkeypatch.setenv("BILLING_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("BILLING_SMTP_PORT", str(port))
     instance = dagster_instance()
-    try:
+    with serving(mailbox, port):
         # From the command line, where the operator waits: no retry, the command says what to fix.
         typed = CliRunner().invoke(main, ["closeofday", "--date", "2026-03-01"], catch_exceptions=False)
         assert typed.exit_code == 1 and "Fix the mail server (BILLING_SMTP_*)" in typed.output
@@ -133,8 +129,6 @@ def test_a_mail_server_refusing_for_a_moment_is_retried_and_the_day_closes(billi
         # As the schedule runs it: the job's retry policy tries the step again, and it succeeds.
         result = defs.resolve_job_def("closeofday_job").execute_in_process(instance=instance,
                                                                            partition_key="2026-03-01")
-    finally:
-        controller.stop()
     assert result.success
     assert mailbox.refused == 2
     assert [message["Subject"] for message in mailbox.messages] == ["Invoice US-2026-000002"]  # sent once
