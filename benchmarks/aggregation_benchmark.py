@@ -1,15 +1,19 @@
-"""Throughput of the aggregation job on one large demo feed.
+"""Throughput of the aggregation job on one large demo feed, or on many small ones.
 
     python benchmarks/aggregation_benchmark.py --rows 200000
     python benchmarks/aggregation_benchmark.py --rows 200000 \\
         --database-url postgresql://postgres@127.0.0.1:5432/billing_bench
+    python benchmarks/aggregation_benchmark.py --feeds 1000 --rows 100
 
 Builds a fresh billing database (SQLite in a temporary folder by default; with a PostgreSQL
 URL the database is created when missing and its ``public`` schema is dropped and recreated),
 loads ``sample_data/reference``, writes ONE demo feed of N transactions (timed apart, in a
 child process so that its memory does not count against the job), and runs the real
 ``aggregation_job`` for it on an ephemeral Dagster instance, the way ``billing feed
-process`` does. Step times come from the run's event log (STEP_SUCCESS durations).
+process`` does. With ``--feeds K`` it writes K feeds of N transactions, drops them in the
+inbox, lets the real feed sensor batch them into runs (up to FEEDS_PER_RUN feeds each) and
+runs those in turn; the step times are then summed over the runs. Step times come from the
+runs' event logs (STEP_SUCCESS durations).
 
 Prints: the database kind, the setup timings, one line per step (seconds and transactions
 per second), the job's wall time, the floor on the same database and data file
@@ -49,7 +53,9 @@ SOURCE = "BANKA"
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=200_000, help="transactions in the feed (default 200000)")
+    parser.add_argument("--rows", type=int, default=200_000, help="transactions in each feed (default 200000)")
+    parser.add_argument("--feeds", type=int, default=1,
+                        help="feeds of --rows transactions each (default 1); more than one go through the feed sensor")
     parser.add_argument("--database-url", default=None,
                         help="billing database (default: a SQLite file in a temporary folder); a PostgreSQL "
                         "database is created if missing and its public schema is DROPPED and recreated")
@@ -62,29 +68,87 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _generate(folder: str, rows: int, seed: int, bad_fraction: float, queue) -> None:
-    """Child process: write the feed; report (control path, seconds, peak RSS MiB)."""
+def _generate(folder: str, feeds: int, rows: int, seed: int, bad_fraction: float, queue) -> None:
+    """Child process: write the feeds; report (control paths, seconds, peak RSS MiB)."""
     from billing.demo.feeds import write_feed
 
     started = time.perf_counter()
-    _, control = write_feed(
-        Path(folder), "bench",
-        external_header_id=f"BENCH-{rows}", source=SOURCE, division=DIVISION, header_date=HEADER_DATE,
-        n=rows, seed=seed, bad_fraction=bad_fraction, txn_dates=TXN_DATES,
-    )
-    queue.put((str(control), time.perf_counter() - started, maxrss_mib(resource.RUSAGE_SELF)))
+    controls = []
+    for number in range(feeds):
+        suffix = "" if feeds == 1 else f"-{number:05d}"
+        _, control = write_feed(
+            Path(folder), f"bench{suffix}",
+            external_header_id=f"BENCH-{rows}{suffix}", source=SOURCE, division=DIVISION, header_date=HEADER_DATE,
+            n=rows, seed=seed + number, bad_fraction=bad_fraction, txn_dates=TXN_DATES,
+        )
+        controls.append(str(control))
+    queue.put((controls, time.perf_counter() - started, maxrss_mib(resource.RUSAGE_SELF)))
 
 
-def _generate_in_child(folder: Path, rows: int, seed: int, bad_fraction: float) -> tuple[Path, float, float]:
+def _generate_in_child(folder: Path, feeds: int, rows: int, seed: int,
+                       bad_fraction: float) -> tuple[list[Path], float, float]:
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    child = context.Process(target=_generate, args=(str(folder), rows, seed, bad_fraction, queue))
+    child = context.Process(target=_generate, args=(str(folder), feeds, rows, seed, bad_fraction, queue))
     child.start()
-    control, seconds, rss = queue.get()
+    controls, seconds, rss = queue.get()
     child.join()
     if child.exitcode != 0:
         raise SystemExit(f"feed generation failed (exit code {child.exitcode})")
-    return Path(control), seconds, rss
+    return [Path(c) for c in controls], seconds, rss
+
+
+def _run_one_feed(instance, control: Path):
+    """The way ``billing feed process`` runs a feed: ([header id], [outcome])."""
+    from jobs.launch import run_aggregation, stage_for_processing
+
+    feed = stage_for_processing(control)
+    outcome = run_aggregation(instance, feed, BUSINESS_DATE)
+    return [feed.header_id], [outcome]
+
+
+def _run_through_sensor(instance, controls: list[Path]):
+    """Drop the feeds in the inbox, let the feed sensor batch them, run its requests here."""
+    from dagster import build_sensor_context
+
+    from billing.feeds.inbox import identify, submit
+    from billing.settings import billing_paths
+    from jobs.launch import run_feed_request
+    from resources import BillingDatabase, DocumentNotifier, FeedInbox
+    from sensors.feeds import feed_sensor
+
+    inbox = billing_paths().ensure().inbox
+    header_ids = [identify(submit(c.with_name(c.name.replace(".ctl.json", ".csv")), c, inbox)).header_id
+                  for c in controls]
+    context = build_sensor_context(instance=instance, resources={
+        "inbox": FeedInbox(), "database": BillingDatabase(), "notifier": DocumentNotifier()})
+    tick = feed_sensor(context)
+    for request in tick.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return header_ids, [run_feed_request(instance, request, BUSINESS_DATE) for request in tick.run_requests]
+
+
+def _summed_steps(instance, outcomes) -> list[tuple[str, float, str]]:
+    """Each step's seconds summed over the runs, in the order of the first run."""
+    totals: dict[str, list] = {}
+    for outcome in outcomes:
+        for key, seconds, result in step_times(instance, outcome.run_id):
+            entry = totals.setdefault(key, [0.0, "ok"])
+            entry[0] += seconds
+            entry[1] = result if result != "ok" else entry[1]
+    return [(key, seconds, result) for key, (seconds, result) in totals.items()]
+
+
+def _concatenated(csvs: list[Path], target: Path) -> Path:
+    """One data file of all the feeds' rows, for the floor."""
+    with target.open("w", encoding="utf-8", newline="") as out:
+        for number, path in enumerate(csvs):
+            with path.open(encoding="utf-8", newline="") as data:
+                header = data.readline()
+                if number == 0:
+                    out.write(header)
+                shutil.copyfileobj(data, out)
+    return target
 
 
 class _SqlTimer:
@@ -131,10 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The feed first, in a forked child, before this process imports Dagster or opens
         # a database connection.
-        control, generate_s, generate_rss = _generate_in_child(
-            workdir / "drop", args.rows, args.seed, args.bad_fraction
+        controls, generate_s, generate_rss = _generate_in_child(
+            workdir / "drop", args.feeds, args.rows, args.seed, args.bad_fraction
         )
-        data_mib = sum(p.stat().st_size for p in control.parent.iterdir()) / 2**20
+        data_mib = sum(p.stat().st_size for p in controls[0].parent.iterdir()) / 2**20
 
         from dagster import DagsterInstance
         from sqlalchemy.engine import make_url
@@ -143,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         from billing.db.migrate import upgrade
         from billing.reference.loader import load_reference
         from billing.tfm.report import transactions_by_status
-        from jobs.launch import run_aggregation, stage_for_processing
+        from jobs.launch import RunOutcome
 
         kind = make_url(url).get_backend_name()
         if kind == "postgresql":
@@ -158,37 +222,46 @@ def main(argv: list[str] | None = None) -> int:
         load_reference(engine, REFERENCE)
         reference_s = time.perf_counter() - started
 
-        started = time.perf_counter()
-        feed = stage_for_processing(control)
-        stage_s = time.perf_counter() - started
-
         timer = _SqlTimer()
         if args.profile_sql:
             timer.install()
             timer.enabled = True
         instance = DagsterInstance.ephemeral()
         started = time.perf_counter()
-        outcome = run_aggregation(instance, feed, BUSINESS_DATE)
+        if args.feeds == 1:
+            header_ids, outcomes = _run_one_feed(instance, controls[0])
+        else:
+            header_ids, outcomes = _run_through_sensor(instance, controls)
         job_s = time.perf_counter() - started
         timer.enabled = False
-        steps = step_times(instance, outcome.run_id)
+        steps = _summed_steps(instance, outcomes)
+        outcome = RunOutcome(",".join(o.run_id for o in outcomes), all(o.success for o in outcomes),
+                             [failure for o in outcomes for failure in o.failures])
 
         with engine.connect() as conn:
-            by_status = transactions_by_status(conn, feed.header_id)
-        floor = measure_floor(engine, next((workdir / "home" / "archive").glob("*/bench.csv")))
+            by_status = {}
+            for header_id in header_ids:
+                for status, entry in transactions_by_status(conn, header_id).items():
+                    total = by_status.setdefault(status, {"count": 0, "amount": 0})
+                    total["count"] += entry["count"]
+                    total["amount"] += entry["amount"]
+        archived = sorted((workdir / "home" / "archive").glob("*/bench*.csv"))
+        floor = measure_floor(engine, archived[0] if len(archived) == 1 else _concatenated(archived, workdir / "all.csv"))
         engine.dispose()
 
-        n = args.rows
+        n = args.rows * args.feeds
         safe_url = make_url(url).render_as_string(hide_password=True)
         print()
         print(f"database        {kind} ({safe_url})")
-        print(f"feed            {n:,} transactions, {data_mib:.1f} MiB, header {feed.header_id}, "
+        feeds = f"header {header_ids[0]}" if args.feeds == 1 else f"{args.feeds:,} feeds of {args.rows:,}"
+        print(f"feeds           {n:,} transactions, {data_mib:.1f} MiB, {feeds}, "
               f"bad_fraction {args.bad_fraction}, seed {args.seed}")
-        print(f"generate feed   {generate_s:8.2f} s   {rate(n, generate_s):>10} tx/s   (child process, "
+        print(f"generate feeds  {generate_s:8.2f} s   {rate(n, generate_s):>10} tx/s   (child process, "
               f"peak RSS {generate_rss:.0f} MiB)")
         print(f"migrate schema  {migrate_s:8.2f} s")
         print(f"load reference  {reference_s:8.2f} s")
-        print(f"stage in inbox  {stage_s:8.2f} s")
+        print(f"runs            {len(outcomes)} (the job wall time includes the feed sensor's tick)"
+              if args.feeds > 1 else "runs            1")
         print()
         print_steps(steps, n, "tx/s", job_s, outcome)
         print()

@@ -1,5 +1,6 @@
 """The transaction aggregation graph (DESIGN §5), one asset per TFM batch step, partitioned
-by feed. Each body opens one database transaction, calls the step, and reports counts."""
+by feed. Each body calls the step for the run's feed — or for each feed of a batched run
+(billing_assets/feed_batches.py) — in one database transaction per feed, and reports counts."""
 
 from datetime import date
 from typing import Optional
@@ -17,7 +18,7 @@ from dagster import (
 )
 
 from billing.errors import FeedRejected
-from billing.feeds.intake import stage_feed
+from billing.feeds.intake import stage_feed, waiting_feeds
 from billing.settings import business_today
 from billing.tfm.charges import create_charges
 from billing.tfm.cleanup import clean_up_feed
@@ -29,6 +30,7 @@ from billing.tfm.pricing import verify_pricing
 from billing.tfm.report import charges_by_status, legs_by_status, markdown_table, transactions_by_status
 from billing.tfm.summaries import build_summaries
 from billing_assets.failures import config_date
+from billing_assets.feed_batches import combined, each_feed, feeds_of_run
 from billing_assets.partitions import feeds_partitions
 from billing_assets.pools import CHARGES_POOL
 from resources import BillingDatabase, FeedInbox
@@ -54,17 +56,24 @@ def feed_metadata(conn, header_id: str) -> dict:
     "files archived, or quarantined with a reason when unreadable.",
 )
 def staged_feed(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox) -> MaterializeResult:
-    header_id = context.partition_key
-    try:
-        result = stage_feed(database.engine(), inbox.paths(), header_id, context.run.tags.get(CONTROL_FILE_TAG))
-    except FeedRejected as rejected:
-        raise Failure(description=str(rejected), allow_retries=False) from None
-    if result.message:
-        context.log.warning(result.message)
-    return MaterializeResult(
-        metadata={"status": result.status, "rows_uploaded": result.rows, "uploaded_now": result.uploaded_now,
-                  "message": result.message or ""}
-    )
+    keys = feeds_of_run(context)
+    paths = inbox.paths()
+    hint = context.run.tags.get(CONTROL_FILE_TAG)
+    waiting = waiting_feeds(paths) if len(keys) > 1 else None
+    per_feed = {}
+    for header_id in keys:
+        try:
+            result = stage_feed(database.engine(), paths, header_id, hint, waiting)
+        except FeedRejected as rejected:
+            if len(keys) == 1:
+                raise Failure(description=str(rejected), allow_retries=False) from None
+            context.log.error(str(rejected))  # the batch's other feeds go on
+            continue
+        if result.message:
+            context.log.warning(f"{header_id}: {result.message}")
+        per_feed[header_id] = {"status": result.status, "rows_uploaded": result.rows,
+                               "uploaded_now": result.uploaded_now, "message": result.message or ""}
+    return MaterializeResult(metadata=combined(per_feed))
 
 
 class HeaderValidationConfig(Config):
@@ -86,12 +95,14 @@ class HeaderValidationConfig(Config):
     "feeds, allowed volume signs. VALI, or the feed and all its transactions INVL with the reason.",
 )
 def validated_header(context: AssetExecutionContext, config: HeaderValidationConfig, database: BillingDatabase):
-    with database.engine().begin() as conn:
-        result = validate_header(conn, context.partition_key, HeaderValidationOptions(**config.model_dump()))
-    return MaterializeResult(
-        metadata={"status": result.status, "message": result.message or "", "file_record_count": result.record_count,
-                  "file_total_amount": str(result.total_amount), "file_total_volume": str(result.total_volume)}
-    )
+    options = HeaderValidationOptions(**config.model_dump())
+
+    def step(conn, header_id: str) -> dict:
+        result = validate_header(conn, header_id, options)
+        return {"status": result.status, "message": result.message or "", "file_record_count": result.record_count,
+                "file_total_amount": str(result.total_amount), "file_total_volume": str(result.total_volume)}
+
+    return MaterializeResult(metadata=combined(each_feed(context, database, step)))
 
 
 class TransactionValidationConfig(Config):
@@ -119,21 +130,23 @@ def business_date(config: TransactionValidationConfig) -> date:
 def validate_transactions_and_derive_legs(
     context: AssetExecutionContext, config: TransactionValidationConfig, database: BillingDatabase
 ):
-    header_id = context.partition_key
     day = business_date(config)
-    with database.engine().begin() as conn:
+
+    def step(conn, header_id: str) -> dict:
         result = validate_and_derive(conn, header_id, day)
-        feed = feed_metadata(conn, header_id)
-        legs = legs_by_status(conn, header_id)
+        return {
+            "transactions": {"moved": result.moved, "invalid": result.invalid, "errors": result.errors,
+                             "derived": result.derived, "waiting_in_staging": result.waiting,
+                             **feed_metadata(conn, header_id)},
+            "legs": {"legs_created": result.legs, **{f"legs_{s}": n for s, n in legs_by_status(conn, header_id).items()}},
+        }
+
+    per_feed = each_feed(context, database, step)
     yield MaterializeResult(
         asset_key="validated_transactions",
-        metadata={"business_date": str(day), "moved": result.moved, "invalid": result.invalid,
-                  "errors": result.errors, "derived": result.derived, "waiting_in_staging": result.waiting, **feed},
+        metadata={"business_date": str(day), **combined({k: v["transactions"] for k, v in per_feed.items()})},
     )
-    yield MaterializeResult(
-        asset_key="transaction_legs",
-        metadata={"legs_created": result.legs, **{f"legs_{s}": n for s, n in legs.items()}},
-    )
+    yield MaterializeResult(asset_key="transaction_legs", metadata=combined({k: v["legs"] for k, v in per_feed.items()}))
 
 
 @asset(
@@ -145,9 +158,8 @@ def validate_transactions_and_derive_legs(
     "date over the feed's INPD legs.",
 )
 def transaction_summaries(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    with database.engine().begin() as conn:
-        created = build_summaries(conn, context.partition_key)
-    return MaterializeResult(metadata={"summaries_created": created})
+    per_feed = each_feed(context, database, lambda conn, header_id: {"summaries_created": build_summaries(conn, header_id)})
+    return MaterializeResult(metadata=combined(per_feed))
 
 
 @asset(
@@ -159,9 +171,10 @@ def transaction_summaries(context: AssetExecutionContext, database: BillingDatab
     "PRICE_LIST; a matching param value beats an empty one) or NO_PRICING / AMBIGUOUS_PRICING.",
 )
 def priced_summaries(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    with database.engine().begin() as conn:
-        outcome = verify_pricing(conn, context.partition_key)
-    return MaterializeResult(metadata={f"summaries_{k}": n for k, n in outcome.items()})
+    def step(conn, header_id: str) -> dict:
+        return {f"summaries_{k}": n for k, n in verify_pricing(conn, header_id).items()}
+
+    return MaterializeResult(metadata=combined(each_feed(context, database, step)))
 
 
 @asset(
@@ -173,11 +186,11 @@ def priced_summaries(context: AssetExecutionContext, database: BillingDatabase) 
     "when pricing ignores them; quantities and per-leg ratings (RITX, RITA); transactions EROR / IGNR.",
 )
 def leg_statuses(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    header_id = context.partition_key
-    with database.engine().begin() as conn:
+    def step(conn, header_id: str) -> dict:
         legs = update_leg_statuses(conn, header_id)
-        feed = feed_metadata(conn, header_id)
-    return MaterializeResult(metadata={**{f"legs_{s}": n for s, n in legs.items()}, **feed})
+        return {**{f"legs_{s}": n for s, n in legs.items()}, **feed_metadata(conn, header_id)}
+
+    return MaterializeResult(metadata=combined(each_feed(context, database, step)))
 
 
 @asset(
@@ -190,11 +203,11 @@ def leg_statuses(context: AssetExecutionContext, database: BillingDatabase) -> M
     "account, price item, param, price assignment, currency and aggregation period otherwise.",
 )
 def billable_charges(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    header_id = context.partition_key
-    with database.engine().begin() as conn:
+    def step(conn, header_id: str) -> dict:
         outcome = create_charges(conn, header_id)
-        charges = charges_by_status(conn, header_id)
-    return MaterializeResult(metadata={**outcome, "charges": MetadataValue.md(markdown_table(charges))})
+        return {**outcome, "charges": MetadataValue.md(markdown_table(charges_by_status(conn, header_id)))}
+
+    return MaterializeResult(metadata=combined(each_feed(context, database, step)))
 
 
 @asset(
@@ -206,14 +219,12 @@ def billable_charges(context: AssetExecutionContext, database: BillingDatabase) 
     "legs of EROR transactions lose their calculation lines.",
 )
 def completed_transactions(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    header_id = context.partition_key
-    with database.engine().begin() as conn:
+    def step(conn, header_id: str) -> dict:
         outcome = mark_completion(conn, header_id)
-        feed = feed_metadata(conn, header_id)
-    return MaterializeResult(
-        metadata={key: outcome[key] for key in ("legs_completed", "transactions_completed", "calculations_dropped")}
-        | feed
-    )
+        counts = {key: outcome[key] for key in ("legs_completed", "transactions_completed", "calculations_dropped")}
+        return counts | feed_metadata(conn, header_id)
+
+    return MaterializeResult(metadata=combined(each_feed(context, database, step)))
 
 
 @asset(
@@ -226,6 +237,4 @@ def completed_transactions(context: AssetExecutionContext, database: BillingData
     "ones deleted, the feed's summaries dropped. The invariant checks run on this asset.",
 )
 def aggregation_cleanup(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    with database.engine().begin() as conn:
-        outcome = clean_up_feed(conn, context.partition_key)
-    return MaterializeResult(metadata=outcome)
+    return MaterializeResult(metadata=combined(each_feed(context, database, clean_up_feed)))

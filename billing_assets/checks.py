@@ -13,6 +13,7 @@ from billing_assets.aggregation import aggregation_cleanup
 from billing_assets.cancellation import cancelled_feed
 from billing_assets.closeofday import checked_database, partition_day, pending_bills
 from billing_assets.disaggregation import completed_disaggregation
+from billing_assets.feed_batches import feeds_of_run, feeds_to_process
 from billing_assets.rollback import rolled_back_transactions
 from resources import BillingDatabase, FeedInbox
 
@@ -31,12 +32,17 @@ def _result(problems: list[str], severity: AssetCheckSeverity = AssetCheckSeveri
 
 
 def _invariant_check(asset: AssetsDefinition, name: str, description: str, invariant, per_feed: bool):
-    """A blocking check of ``invariant`` — for the run's feed partition, or the whole database."""
+    """A blocking check of ``invariant`` — for the run's feed partitions, or the whole database."""
 
     @asset_check(asset=asset, name=name, blocking=True, description=description)
     def _check(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
+        feeds = feeds_to_process(context, database.engine()) if per_feed else []
         with database.engine().connect() as conn:
-            return _result(invariant(conn, context.partition_key) if per_feed else invariant(conn))
+            if not per_feed:
+                return _result(invariant(conn))
+            if len(feeds) == 1:
+                return _result(invariant(conn, feeds[0]))
+            return _result([f"{feed}: {problem}" for feed in feeds for problem in invariant(conn, feed)])
 
     return _check
 
@@ -75,7 +81,7 @@ def feed_error_rate(context: AssetCheckExecutionContext, database: BillingDataba
     except BillingError as bad:
         return AssetCheckResult(passed=False, metadata={"configuration": str(bad)})
     with database.engine().connect() as conn:
-        figures = feed_figures(conn, context.partition_key)
+        figures = feed_figures(conn, feeds_of_run(context))  # feeds never uploaded count nothing
     rate = figures.error_rate_pct or 0
     severity = AssetCheckSeverity.ERROR if rate > thresholds.error_rate_critical else AssetCheckSeverity.WARN
     return AssetCheckResult(

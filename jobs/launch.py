@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Optional
 
-from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult, JobDefinition
+from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult, JobDefinition, RunRequest
 
 from billing.feeds.inbox import Feed, identify, submit
 from billing.settings import billing_paths, dagster_home
@@ -81,10 +81,20 @@ def run_feed_job(instance: DagsterInstance, job_name: str, header_id: str, busin
     """Run a feed-partitioned job (aggregation — a re-aggregation needs no files —, or
     cancellation) for one feed, registering its partition if this instance has not seen it."""
     _register(instance, feeds_partitions.name, header_id)
-    ops = {}
-    if business_date is not None:
-        ops = {"validate_transactions_and_derive_legs": {"config": {"business_date": str(business_date)}}}
-    return _run(instance, job_name, ops, partition_key=header_id, tags=tags)
+    return _run(instance, job_name, _business_date_ops(business_date), partition_key=header_id, tags=tags)
+
+
+def run_feed_request(instance: DagsterInstance, request: RunRequest, business_date: Optional[date] = None) -> RunOutcome:
+    """Run here what the feed sensor asked the daemon for: one feed, or a batch of feeds
+    (whose partitions the sensor's tick registered)."""
+    return _run(instance, "aggregation_job", _business_date_ops(business_date), partition_key=request.partition_key,
+                tags=dict(request.tags))
+
+
+def _business_date_ops(business_date: Optional[date]) -> dict:
+    if business_date is None:
+        return {}
+    return {"validate_transactions_and_derive_legs": {"config": {"business_date": str(business_date)}}}
 
 
 def run_payment_file(instance: DagsterInstance, file_key: str) -> RunOutcome:

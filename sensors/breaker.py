@@ -17,6 +17,7 @@ from billing.operations.breaker import (
 )
 from resources import BillingDatabase, DocumentNotifier, FeedInbox
 from sensors.alerting import alert
+from sensors.runs import partitions_label, run_partitions
 
 RESET_COMMAND = "billing breaker reset feeds"
 
@@ -50,7 +51,7 @@ def feed_breaker_refusal(context: SensorEvaluationContext, database: BillingData
             return None
         latest = runs[0].dagster_run
         reason = (f"the last {failed} {job_name} runs failed, the latest {latest.run_id} "
-                  f"(feed {latest.tags.get('dagster/partition')})")
+                  f"(feed {partitions_label(run_partitions(context.instance, latest))})")
         with database.engine().begin() as conn:
             open_breaker(conn, FEEDS, reason, now)
             state = breaker_state(conn, FEEDS)

@@ -2,7 +2,8 @@
 ``billing.feeds.cancel_requests``) launches the cancellation job for its feed's partition,
 and is filed in the feed's archive folder. A request that cannot be read, names an unknown
 feed or one whose charges are invoiced goes to quarantine with the reason, and launches
-nothing."""
+nothing. A request for a feed whose aggregation run is queued or running waits in the inbox
+until that run ends."""
 
 import hashlib
 
@@ -13,8 +14,9 @@ from billing.feeds.cancel_requests import CANCEL_SUFFIX, scan_cancel_requests
 from billing.feeds.inbox import move_files, quarantine_files
 from billing.tfm.cancellation import refusal
 from billing_assets.partitions import feeds_partitions
-from jobs import cancellation_job
+from jobs import aggregation_job, cancellation_job
 from resources import BillingDatabase, FeedInbox
+from sensors.runs import partitions_in_flight
 
 REASON_TAG = "billing/cancel_reason"
 
@@ -33,8 +35,12 @@ def cancellation_sensor(context: SensorEvaluationContext, inbox: FeedInbox, data
     paths = inbox.paths()
     requests, new_keys = [], []
     known = set(context.instance.get_dynamic_partitions(feeds_partitions.name))
+    aggregating = partitions_in_flight(context.instance, aggregation_job.name)
     for path, found in scan_cancel_requests(paths.inbox):
         name = path.name[: -len(CANCEL_SUFFIX)]
+        if not isinstance(found, BillingError) and found.header_id in aggregating:
+            context.log.info(f"cancellation request {path.name} waits: feed {found.header_id} is being aggregated")
+            continue
         reason = str(found) if isinstance(found, BillingError) else _refused(database, found.header_id)
         if reason:
             folder = quarantine_files([path], reason, paths.quarantine, f"{name}.cancel")

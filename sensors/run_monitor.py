@@ -33,6 +33,7 @@ from billing.operations.config import BatchProcessingConfig, config_path
 from billing.operations.metrics import FinishedRun, record_run, run_figures
 from resources import BillingDatabase, DocumentNotifier, FeedInbox
 from sensors.alerting import alert, resend_unsent
+from sensors.runs import partitions_label, run_partitions
 
 ENDED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
 BATCH = 50  # runs handled per tick; the next tick goes on from the cursor
@@ -55,13 +56,14 @@ def run_monitor_sensor(context: SensorEvaluationContext, database: BillingDataba
     for record in records:
         run = _finished(instance, record)
         with database.engine().begin() as conn:
-            logged += record_run(conn, run, run_figures(conn, run.job_name, run.partition_key))
+            logged += record_run(conn, run, run_figures(conn, run.job_name,
+                                                        run_partitions(instance, record.dagster_run)))
         for raised in _alerts_of_finished(instance, record.dagster_run, run, config):
             alert(context, database, notifier, inbox, config, raised)
     for record in instance.get_run_records(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED])):
         if record.start_time:
             elapsed = datetime.now(timezone.utc).timestamp() - record.start_time
-            slow = slow_run_alert(record.dagster_run.run_id, _name(record.dagster_run), elapsed,
+            slow = slow_run_alert(record.dagster_run.run_id, _name(instance, record.dagster_run), elapsed,
                                   config.monitoring.performance_thresholds, still_running=True)
             if slow:
                 alert(context, database, notifier, inbox, config, slow)
@@ -95,7 +97,7 @@ def _finished(instance: DagsterInstance, record: RunRecord) -> FinishedRun:
         failures = [entry.message for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
                     if entry.message]
     return FinishedRun(
-        run_id=run.run_id, job_name=run.job_name, partition_key=run.tags.get("dagster/partition"),
+        run_id=run.run_id, job_name=run.job_name, partition_key=partitions_label(run_partitions(instance, run)),
         status=run.status.value,
         started_at=datetime.fromtimestamp(record.start_time, timezone.utc) if record.start_time else None,
         ended_at=datetime.fromtimestamp(record.end_time, timezone.utc) if record.end_time else None,
@@ -114,9 +116,9 @@ def _failure_text(entry) -> str:
     return f"{entry.dagster_event.step_key}: {text}"
 
 
-def _name(run: DagsterRun) -> str:
-    partition = run.tags.get("dagster/partition")
-    return f"{run.job_name}" + (f" [{partition}]" if partition else "")
+def _name(instance: DagsterInstance, run: DagsterRun) -> str:
+    label = partitions_label(run_partitions(instance, run))
+    return f"{run.job_name}" + (f" [{label}]" if label else "")
 
 
 def _alerts_of_finished(instance: DagsterInstance, dagster_run: DagsterRun, run: FinishedRun,
@@ -125,8 +127,8 @@ def _alerts_of_finished(instance: DagsterInstance, dagster_run: DagsterRun, run:
     if run.status == DagsterRunStatus.FAILURE.value:
         why = run.message or "the run failed before any step ran (see its event log)"
         condition = failure_condition(why)
-        raised.append(Alert(f"run-failure-{run.run_id}", condition, "CRITICAL", f"{_name(dagster_run)} failed",
-                            f"Run {run.run_id} of {_name(dagster_run)} failed"
+        raised.append(Alert(f"run-failure-{run.run_id}", condition, "CRITICAL", f"{_name(instance, dagster_run)} failed",
+                            f"Run {run.run_id} of {_name(instance, dagster_run)} failed"
                             f"{' (resource exhaustion)' if condition == 'resource_exhaustion' else ''}:\n\n{why}\n\n"
                             f"Fix what the message says, then re-execute the run from the Dagster UI (Runs → the run "
                             f"→ Re-execute)."))
@@ -134,11 +136,11 @@ def _alerts_of_finished(instance: DagsterInstance, dagster_run: DagsterRun, run:
     if failed_checks:
         severity = "CRITICAL" if any(level == "ERROR" for level, _ in failed_checks) else "WARNING"
         raised.append(Alert(f"checks-{run.run_id}", "data_quality_issues", severity,
-                            f"{len(failed_checks)} data-quality checks failed in {_name(dagster_run)}",
+                            f"{len(failed_checks)} data-quality checks failed in {_name(instance, dagster_run)}",
                             "\n".join(text for _, text in failed_checks)
                             + f"\n\nRun {run.run_id}. The checks and their samples are on the assets' Checks tab."))
     if run.started_at and run.ended_at:
-        slow = slow_run_alert(run.run_id, _name(dagster_run), (run.ended_at - run.started_at).total_seconds(),
+        slow = slow_run_alert(run.run_id, _name(instance, dagster_run), (run.ended_at - run.started_at).total_seconds(),
                               config.monitoring.performance_thresholds, still_running=False)
         raised += [slow] if slow else []
     return raised

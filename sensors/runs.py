@@ -1,6 +1,9 @@
 """What the run queue holds: sensors do not launch work on what is being worked on."""
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
+
+from billing_assets.partitions import feeds_partitions
 
 IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
              DagsterRunStatus.STARTED]
@@ -13,4 +16,26 @@ def runs_in_flight(instance: DagsterInstance, *job_names: str) -> list:
 
 def partitions_in_flight(instance: DagsterInstance, *job_names: str) -> set[str]:
     """Partition keys of the queued or running runs of these jobs."""
-    return {run.tags.get("dagster/partition") for run in runs_in_flight(instance, *job_names)}
+    return {key for run in runs_in_flight(instance, *job_names) for key in run_partitions(instance, run)}
+
+
+def run_partitions(instance: DagsterInstance, run: DagsterRun) -> list[str]:
+    """The run's partition keys: its one partition, or the range of feeds the feed sensor
+    batched into it (the only ranges launched here)."""
+    single = run.tags.get(PARTITION_NAME_TAG)
+    if single is not None:
+        return [single]
+    start, end = run.tags.get(ASSET_PARTITION_RANGE_START_TAG), run.tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if start is None or end is None:
+        return []
+    feeds = instance.get_dynamic_partitions(feeds_partitions.name)
+    if start not in feeds or end not in feeds:
+        return [start, end]
+    return feeds[feeds.index(start):feeds.index(end) + 1]
+
+
+def partitions_label(keys: list[str]) -> str | None:
+    """One partition's key, or ``first..last (N)`` for a batched run."""
+    if not keys:
+        return None
+    return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]} ({len(keys)})"

@@ -7,19 +7,27 @@ re-run only moves the files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
 from billing.db.schema import txn_header
 from billing.errors import FeedRejected
-from billing.feeds.inbox import Feed, file_with_reason, find, identify, move_files
+from billing.feeds.inbox import Feed, file_with_reason, find, identify, move_files, scan
 from billing.settings import BillingPaths
 from billing.tfm.upload import UploadResult, existing_upload, upload_feed
 
 
-def locate(paths: BillingPaths, header_id: str, control_hint: str | None = None) -> Feed | None:
-    """The feed's files: where the run was told they are, else searched for in the inbox."""
+def waiting_feeds(paths: BillingPaths) -> dict[str, Feed]:
+    """The readable feeds in the inbox by ``header_id``: read once for a run over many feeds."""
+    return {found.header_id: found for _path, found in scan(paths.inbox) if isinstance(found, Feed)}
+
+
+def locate(paths: BillingPaths, header_id: str, control_hint: str | None = None,
+           waiting: Mapping[str, Feed] | None = None) -> Feed | None:
+    """The feed's files: where the run was told they are, else in the inbox (``waiting``,
+    when the caller has read it already)."""
     if control_hint and Path(control_hint).is_file():
         try:
             feed = identify(Path(control_hint))
@@ -27,11 +35,12 @@ def locate(paths: BillingPaths, header_id: str, control_hint: str | None = None)
             feed = None
         if feed is not None and feed.header_id == header_id:
             return feed
-    return find(paths.inbox, header_id)
+    return waiting.get(header_id) if waiting is not None else find(paths.inbox, header_id)
 
 
-def stage_feed(engine: Engine, paths: BillingPaths, header_id: str, control_hint: str | None = None) -> UploadResult:
-    feed = locate(paths, header_id, control_hint)
+def stage_feed(engine: Engine, paths: BillingPaths, header_id: str, control_hint: str | None = None,
+               waiting: Mapping[str, Feed] | None = None) -> UploadResult:
+    feed = locate(paths, header_id, control_hint, waiting)
     if feed is None:
         existing = existing_upload(engine, header_id)
         if existing is not None:

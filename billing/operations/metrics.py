@@ -9,6 +9,7 @@ record count log their run and duration only. Writing a run again changes nothin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -60,20 +61,23 @@ class FinishedRun:
         return Decimal(str((self.ended_at - self.started_at).total_seconds())).quantize(Decimal("0.001"))
 
 
-def feed_figures(conn: Connection, header_id: str) -> Figures:
-    """The feed's transactions, and those in ``EROR``."""
+def feed_figures(conn: Connection, header_ids: Sequence[str]) -> Figures:
+    """The transactions of the feeds (one, or a batched run's), and those in ``EROR``."""
     total, errors = conn.execute(
-        select(func.count(), func.count().filter(txn_detail.c.status == "EROR")).where(txn_detail.c.header_id == header_id)
+        select(func.count(), func.count().filter(txn_detail.c.status == "EROR"))
+        .where(txn_detail.c.header_id.in_(header_ids))
     ).one()
     return Figures(total, errors)
 
 
-def run_figures(conn: Connection, job_name: str, partition_key: str | None) -> Figures:
-    """What the run of ``job_name`` for ``partition_key`` processed, as it stands now."""
-    if partition_key is None:
+def run_figures(conn: Connection, job_name: str, partition_keys: Sequence[str]) -> Figures:
+    """What the run of ``job_name`` for its partitions (one; several feeds for a batched run)
+    processed, as it stands now."""
+    if not partition_keys:
         return Figures()
     if job_name in FEED_JOBS:
-        return feed_figures(conn, partition_key)
+        return feed_figures(conn, partition_keys)
+    partition_key = partition_keys[0]
     if job_name == "payments_job":
         found = conn.execute(select(payment_file.c.row_count, payment_file.c.rejected)
                              .where(payment_file.c.file_id == partition_key)).first()
