@@ -239,12 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                              [failure for o in outcomes for failure in o.failures])
 
         with engine.connect() as conn:
-            by_status = {}
-            for header_id in header_ids:
-                for status, entry in transactions_by_status(conn, header_id).items():
-                    total = by_status.setdefault(status, {"count": 0, "amount": 0})
-                    total["count"] += entry["count"]
-                    total["amount"] += entry["amount"]
+            by_status = transactions_by_status(conn, header_ids)
         archived = sorted((workdir / "home" / "archive").glob("*/bench*.csv"))
         floor = measure_floor(engine, archived[0] if len(archived) == 1 else _concatenated(archived, workdir / "all.csv"))
         engine.dispose()

@@ -244,9 +244,9 @@ def _print_feed(header_id: str) -> None:
         click.echo(f"feed {header_id}: {header.status if header else 'not uploaded'}")
         if header is not None and header.message:
             click.echo(f"  {header.message}")
-        for status, entry in transactions_by_status(conn, header_id).items():
+        for status, entry in transactions_by_status(conn, [header_id]).items():
             click.echo(f"  transactions {status:<5} {entry['count']:>8}  amount {entry['amount']}")
-        for row in charges_by_status(conn, header_id):
+        for row in charges_by_status(conn, [header_id]):
             click.echo(
                 f"  charges {row['status']} aggregated={row['aggregated']} {row['currency']}: {row['charges']} "
                 f"charges, amount {row['amount']}"

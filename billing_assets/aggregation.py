@@ -2,6 +2,7 @@
 by feed. Each body calls the step for the run's feed — or for each feed of a batched run
 (billing_assets/feed_batches.py) — in one database transaction per feed, and reports counts."""
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Optional
 
@@ -21,7 +22,7 @@ from billing.errors import FeedRejected
 from billing.feeds.intake import stage_feed, waiting_feeds
 from billing.settings import business_today
 from billing.tfm.charges import create_charges
-from billing.tfm.cleanup import clean_up_feed
+from billing.tfm.cleanup import clean_up_feeds
 from billing.tfm.completion import mark_completion
 from billing.tfm.derive_legs import validate_and_derive
 from billing.tfm.header_validation import HeaderValidationOptions, validate_header
@@ -30,7 +31,7 @@ from billing.tfm.pricing import verify_pricing
 from billing.tfm.report import charges_by_status, legs_by_status, markdown_table, transactions_by_status
 from billing.tfm.summaries import build_summaries
 from billing_assets.failures import config_date
-from billing_assets.feed_batches import combined, each_feed, feeds_of_run
+from billing_assets.feed_batches import batch_summary, combined, each_feed, feeds_of_run, feeds_transaction
 from billing_assets.partitions import feeds_partitions
 from billing_assets.pools import CHARGES_POOL
 from resources import BillingDatabase, FeedInbox
@@ -39,8 +40,9 @@ GROUP = "aggregation"
 CONTROL_FILE_TAG = "billing/control_file"
 
 
-def feed_metadata(conn, header_id: str) -> dict:
-    by_status = transactions_by_status(conn, header_id)
+def feed_metadata(conn, header_ids: Sequence[str]) -> dict:
+    """The feeds' transactions by status: counts, and a table with amounts."""
+    by_status = transactions_by_status(conn, header_ids)
     rows = [{"status": s, "transactions": e["count"], "amount": e["amount"]} for s, e in by_status.items()]
     return {
         **{f"transactions_{s}": e["count"] for s, e in by_status.items()},
@@ -131,22 +133,14 @@ def validate_transactions_and_derive_legs(
     context: AssetExecutionContext, config: TransactionValidationConfig, database: BillingDatabase
 ):
     day = business_date(config)
-
-    def step(conn, header_id: str) -> dict:
-        result = validate_and_derive(conn, header_id, day)
-        return {
-            "transactions": {"moved": result.moved, "invalid": result.invalid, "errors": result.errors,
-                             "derived": result.derived, "waiting_in_staging": result.waiting,
-                             **feed_metadata(conn, header_id)},
-            "legs": {"legs_created": result.legs, **{f"legs_{s}": n for s, n in legs_by_status(conn, header_id).items()}},
-        }
-
-    per_feed = each_feed(context, database, step)
-    yield MaterializeResult(
-        asset_key="validated_transactions",
-        metadata={"business_date": str(day), **combined({k: v["transactions"] for k, v in per_feed.items()})},
-    )
-    yield MaterializeResult(asset_key="transaction_legs", metadata=combined({k: v["legs"] for k, v in per_feed.items()}))
+    with feeds_transaction(context, database) as (conn, feeds):
+        result = validate_and_derive(conn, feeds, day)
+        transactions = {"business_date": str(day), "moved": result.moved, "invalid": result.invalid,
+                        "errors": result.errors, "derived": result.derived, "waiting_in_staging": result.waiting,
+                        **feed_metadata(conn, feeds), **batch_summary(conn, feeds)}
+        legs = {"legs_created": result.legs, **{f"legs_{s}": n for s, n in legs_by_status(conn, feeds).items()}}
+    yield MaterializeResult(asset_key="validated_transactions", metadata=transactions)
+    yield MaterializeResult(asset_key="transaction_legs", metadata=legs)
 
 
 @asset(
@@ -158,8 +152,9 @@ def validate_transactions_and_derive_legs(
     "date over the feed's INPD legs.",
 )
 def transaction_summaries(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    per_feed = each_feed(context, database, lambda conn, header_id: {"summaries_created": build_summaries(conn, header_id)})
-    return MaterializeResult(metadata=combined(per_feed))
+    with feeds_transaction(context, database) as (conn, feeds):
+        return MaterializeResult(metadata={"summaries_created": build_summaries(conn, feeds),
+                                           **batch_summary(conn, feeds)})
 
 
 @asset(
@@ -171,10 +166,10 @@ def transaction_summaries(context: AssetExecutionContext, database: BillingDatab
     "PRICE_LIST; a matching param value beats an empty one) or NO_PRICING / AMBIGUOUS_PRICING.",
 )
 def priced_summaries(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    def step(conn, header_id: str) -> dict:
-        return {f"summaries_{k}": n for k, n in verify_pricing(conn, header_id).items()}
-
-    return MaterializeResult(metadata=combined(each_feed(context, database, step)))
+    with feeds_transaction(context, database) as (conn, feeds):
+        outcome = verify_pricing(conn, feeds)
+        return MaterializeResult(metadata={**{f"summaries_{k}": n for k, n in outcome.items()},
+                                           **batch_summary(conn, feeds)})
 
 
 @asset(
@@ -186,11 +181,10 @@ def priced_summaries(context: AssetExecutionContext, database: BillingDatabase) 
     "when pricing ignores them; quantities and per-leg ratings (RITX, RITA); transactions EROR / IGNR.",
 )
 def leg_statuses(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    def step(conn, header_id: str) -> dict:
-        legs = update_leg_statuses(conn, header_id)
-        return {**{f"legs_{s}": n for s, n in legs.items()}, **feed_metadata(conn, header_id)}
-
-    return MaterializeResult(metadata=combined(each_feed(context, database, step)))
+    with feeds_transaction(context, database) as (conn, feeds):
+        legs = update_leg_statuses(conn, feeds)
+        return MaterializeResult(metadata={**{f"legs_{s}": n for s, n in legs.items()}, **feed_metadata(conn, feeds),
+                                           **batch_summary(conn, feeds)})
 
 
 @asset(
@@ -203,11 +197,10 @@ def leg_statuses(context: AssetExecutionContext, database: BillingDatabase) -> M
     "account, price item, param, price assignment, currency and aggregation period otherwise.",
 )
 def billable_charges(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    def step(conn, header_id: str) -> dict:
-        outcome = create_charges(conn, header_id)
-        return {**outcome, "charges": MetadataValue.md(markdown_table(charges_by_status(conn, header_id)))}
-
-    return MaterializeResult(metadata=combined(each_feed(context, database, step)))
+    with feeds_transaction(context, database) as (conn, feeds):
+        outcome = create_charges(conn, feeds)
+        charges = MetadataValue.md(markdown_table(charges_by_status(conn, feeds)))
+        return MaterializeResult(metadata={**outcome, "charges": charges, **batch_summary(conn, feeds)})
 
 
 @asset(
@@ -219,12 +212,10 @@ def billable_charges(context: AssetExecutionContext, database: BillingDatabase) 
     "legs of EROR transactions lose their calculation lines.",
 )
 def completed_transactions(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    def step(conn, header_id: str) -> dict:
-        outcome = mark_completion(conn, header_id)
+    with feeds_transaction(context, database) as (conn, feeds):
+        outcome = mark_completion(conn, feeds)
         counts = {key: outcome[key] for key in ("legs_completed", "transactions_completed", "calculations_dropped")}
-        return counts | feed_metadata(conn, header_id)
-
-    return MaterializeResult(metadata=combined(each_feed(context, database, step)))
+        return MaterializeResult(metadata=counts | feed_metadata(conn, feeds) | batch_summary(conn, feeds))
 
 
 @asset(
@@ -237,4 +228,5 @@ def completed_transactions(context: AssetExecutionContext, database: BillingData
     "ones deleted, the feed's summaries dropped. The invariant checks run on this asset.",
 )
 def aggregation_cleanup(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    return MaterializeResult(metadata=combined(each_feed(context, database, clean_up_feed)))
+    with feeds_transaction(context, database) as (conn, feeds):
+        return MaterializeResult(metadata={**clean_up_feeds(conn, feeds), **batch_summary(conn, feeds)})

@@ -55,4 +55,4 @@ def feed_charges_cancelled(context: AssetExecutionContext, database: BillingData
 def cancelled_feed(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
     header_id = context.partition_key
     return step_in_transaction(database, lambda conn: {**cancel_feed(conn, header_id),
-                                                       **feed_metadata(conn, header_id)})
+                                                       **feed_metadata(conn, [header_id])})

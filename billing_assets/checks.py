@@ -31,18 +31,22 @@ def _result(problems: list[str], severity: AssetCheckSeverity = AssetCheckSeveri
     )
 
 
-def _invariant_check(asset: AssetsDefinition, name: str, description: str, invariant, per_feed: bool):
-    """A blocking check of ``invariant`` — for the run's feed partitions, or the whole database."""
+DATABASE, FEEDS, EACH_FEED = "database", "feeds", "each feed"
+
+
+def _invariant_check(asset: AssetsDefinition, name: str, description: str, invariant, scope: str):
+    """A blocking check of ``invariant`` over the whole database, over the run's feeds at once
+    (``invariant(conn, header_ids)``), or feed by feed (``invariant(conn, header_id)``)."""
 
     @asset_check(asset=asset, name=name, blocking=True, description=description)
     def _check(context: AssetCheckExecutionContext, database: BillingDatabase) -> AssetCheckResult:
-        feeds = feeds_to_process(context, database.engine()) if per_feed else []
+        feeds = [] if scope == DATABASE else feeds_to_process(context, database.engine())
         with database.engine().connect() as conn:
-            if not per_feed:
+            if scope == DATABASE:
                 return _result(invariant(conn))
-            if len(feeds) == 1:
-                return _result(invariant(conn, feeds[0]))
-            return _result([f"{feed}: {problem}" for feed in feeds for problem in invariant(conn, feed)])
+            if scope == FEEDS:
+                return _result(invariant(conn, feeds))
+            return _result([problem for feed in feeds for problem in invariant(conn, feed)])
 
     return _check
 
@@ -50,23 +54,22 @@ def _invariant_check(asset: AssetsDefinition, name: str, description: str, invar
 def _database_checks(asset: AssetsDefinition):
     return (
         _invariant_check(asset, "comp_legs_charged_once", f"{COMP_LEGS} (whole database).", comp_legs_on_one_charge,
-                         per_feed=False),
+                         DATABASE),
         _invariant_check(asset, "charge_sqis_equal_leg_sums", f"Each billable charge made from transactions {SQIS}.",
-                         charge_sqis_match_legs, per_feed=False),
+                         charge_sqis_match_legs, DATABASE),
     )
 
 
 feed_comp_legs = _invariant_check(aggregation_cleanup, "comp_legs_charged_once", f"{COMP_LEGS}.",
-                                  comp_legs_on_one_charge, per_feed=True)
+                                  comp_legs_on_one_charge, FEEDS)
 feed_charge_sqis = _invariant_check(aggregation_cleanup, "charge_sqis_equal_leg_sums",
-                                    f"Each charge holding the feed's legs {SQIS}.", charge_sqis_match_legs,
-                                    per_feed=True)
+                                    f"Each charge holding the feed's legs {SQIS}.", charge_sqis_match_legs, FEEDS)
 feed_reconciles_check = _invariant_check(aggregation_cleanup, "feed_reconciles_with_control", RECONCILES,
-                                         feed_reconciles, per_feed=True)
+                                         feed_reconciles, EACH_FEED)
 rollback_comp_legs, rollback_charge_sqis = _database_checks(rolled_back_transactions)
 cancellation_comp_legs, cancellation_charge_sqis = _database_checks(cancelled_feed)
 cancelled_feed_reconciles = _invariant_check(cancelled_feed, "feed_reconciles_with_control", RECONCILES,
-                                             feed_reconciles, per_feed=True)
+                                             feed_reconciles, EACH_FEED)
 disaggregation_comp_legs, disaggregation_charge_sqis = _database_checks(completed_disaggregation)
 
 

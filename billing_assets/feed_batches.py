@@ -2,21 +2,25 @@
 
 A run of the aggregation job is one feed partition, or — when many small feeds arrive
 together — a range of feed partitions the feed sensor batched into one run, so that a thousand
-feeds do not pay Dagster's run start-up a thousand times. Each asset then does its step for
-every feed of the run, one database transaction per feed (a feed is never half-processed),
-and reports the figures summed over the run with a table by feed; a run of one feed reports
-exactly what the step returned.
+feeds do not pay Dagster's run start-up a thousand times. Each asset then does its step over
+all the feeds of the run at once: the TFM steps take a list of feeds and are set-based over
+it, in one database transaction (``feeds_transaction``); upload and header validation, which
+read each feed's own files and control totals, go feed by feed (``each_feed``). A batch's
+metadata adds the number of feeds and a table of them; a run of one feed reports exactly
+what the step returned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from dagster import MetadataValue
 from sqlalchemy import Connection, Engine, select
 
 from billing.db.schema import txn_header
-from billing.tfm.report import markdown_table
+from billing.tfm.report import markdown_table, transactions_by_feed
+from billing.tfm.upload import feed_header
 from resources import BillingDatabase
 
 # A column of the by-feed table: a count, or a short code such as a status.
@@ -34,13 +38,13 @@ def uploaded(conn: Connection, header_ids: Sequence[str]) -> set[str]:
 
 
 def feeds_to_process(context, engine: Engine) -> list[str]:
-    """The run's feeds, less — in a batch — those never uploaded (their files went missing
-    before the run), skipped with a warning; a run of one such feed fails with the step's own
-    error instead."""
+    """The run's feeds. A feed never uploaded (its files went missing before the run) is
+    skipped in a batch, with a warning; alone, it fails the step with what to do."""
     keys = feeds_of_run(context)
-    if len(keys) == 1:
-        return keys
     with engine.connect() as conn:
+        if len(keys) == 1:
+            feed_header(conn, keys[0])  # raises, naming the feed and what to do
+            return keys
         present = uploaded(conn, keys)
     missing = [key for key in keys if key not in present]
     if missing:
@@ -57,6 +61,25 @@ def each_feed(context, database: BillingDatabase, step: Callable[[Connection, st
         with engine.begin() as conn:
             results[key] = step(conn, key)
     return results
+
+
+@contextmanager
+def feeds_transaction(context, database: BillingDatabase) -> Iterator[tuple[Connection, list[str]]]:
+    """One database transaction for the step over the run's feeds to process."""
+    engine = database.engine()
+    feeds = feeds_to_process(context, engine)
+    with engine.begin() as conn:
+        yield conn, feeds
+
+
+def batch_summary(conn: Connection, feeds: Sequence[str]) -> dict:
+    """For a batch: the number of feeds and their transactions by status, feed by feed."""
+    if len(feeds) <= 1:
+        return {}
+    by_feed = transactions_by_feed(conn, feeds)
+    statuses = sorted({status for counts in by_feed.values() for status in counts})
+    table = [{"feed": feed, **{status: by_feed.get(feed, {}).get(status, 0) for status in statuses}} for feed in feeds]
+    return {"feeds": len(feeds), "by_feed": MetadataValue.md(markdown_table(table))}
 
 
 def combined(per_feed: dict[str, dict]) -> dict:

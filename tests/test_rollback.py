@@ -191,7 +191,7 @@ def test_the_reaggregation_sensor_runs_each_feed_with_transactions_back_in_stagi
 def test_the_invariants_name_a_charge_whose_sqis_drift_from_its_legs(engine, first_feed):
     header_id, _ = first_feed
     with engine.connect() as conn:
-        assert charge_sqis_match_legs(conn) == [] and charge_sqis_match_legs(conn, header_id) == []
+        assert charge_sqis_match_legs(conn) == [] and charge_sqis_match_legs(conn, [header_id]) == []
         assert comp_legs_on_one_charge(conn) == []
     parent = [c[0] for c in charges(engine, with_ids=True) if c[1] == "PARENT1"][0]
     with engine.begin() as conn:
@@ -199,4 +199,4 @@ def test_the_invariants_name_a_charge_whose_sqis_drift_from_its_legs(engine, fir
     with engine.connect() as conn:
         expected = [f"charge {parent}: SQIs (2, 2, 1500.01) differ from its COMP legs (2, 2, 1500.00)"]
         assert charge_sqis_match_legs(conn) == expected
-        assert charge_sqis_match_legs(conn, header_id) == expected
+        assert charge_sqis_match_legs(conn, [header_id]) == expected

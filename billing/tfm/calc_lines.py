@@ -26,13 +26,13 @@ def charge_line_id(bill_chg_id: ColumnElement) -> ColumnElement:
     return literal("C") + cast(bill_chg_id, String)
 
 
-def add_leg_lines(conn: Connection, header_id: str, legs: FromClause) -> int:
-    """One line for each leg of the feed in ``legs`` — rows shaped like ``txn_leg`` (leg_id,
+def add_leg_lines(conn: Connection, legs: FromClause) -> int:
+    """One line for each leg in ``legs`` — rows shaped like ``txn_leg`` (leg_id, header_id,
     price_assignment_id, rating_criteria, sqi_quantity, pricing_currency_cd, calc_amount) —
     that carries its own rating."""
     p = pricing
     lines = (
-        select(leg_line_id(legs.c.leg_id), legs.c.leg_id, literal(None), literal(header_id),
+        select(leg_line_id(legs.c.leg_id), legs.c.leg_id, literal(None), legs.c.header_id,
                legs.c.price_assignment_id, legs.c.rating_criteria, p.c.rate_type, p.c.sqi_basis,
                legs.c.sqi_quantity, legs.c.pricing_currency_cd, legs.c.calc_amount)
         .join(p, p.c.price_assignment_id == legs.c.price_assignment_id)

@@ -9,6 +9,8 @@ Used by C1-TXNSQ and by every clean-up (C1-TXNCU) that takes legs away from char
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -105,11 +107,11 @@ def leg_sums(charge_ids: Select, statuses: tuple[str, ...]) -> Subquery:
     )
 
 
-def feed_aggregated_charges(header_id: str) -> Select:
-    """Ids of the aggregated charges holding legs of the feed."""
+def feed_aggregated_charges(header_ids: Sequence[str]) -> Select:
+    """Ids of the aggregated charges holding legs of the feeds."""
     leg = txn_leg
     return (
         select(leg.c.bill_chg_id)
-        .where(leg.c.header_id == header_id, leg.c.aggregate_sw == "Y", leg.c.bill_chg_id.is_not(None))
+        .where(leg.c.header_id.in_(header_ids), leg.c.aggregate_sw == "Y", leg.c.bill_chg_id.is_not(None))
         .distinct()
     )

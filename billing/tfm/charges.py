@@ -13,6 +13,8 @@ this serialises charge-writing steps, so two feeds never open the same charge tw
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -46,11 +48,11 @@ _LEG_KEY = {
 }
 
 
-def create_charges(conn: Connection, header_id: str) -> dict[str, int]:
+def create_charges(conn: Connection, header_ids: Sequence[str]) -> dict[str, int]:
     allocate_ids(conn, "bill_chg_id", 0)
     leg = txn_leg
     eligible = and_(
-        leg.c.header_id == header_id,
+        leg.c.header_id.in_(header_ids),
         leg.c.status == "INPD",
         leg.c.bill_chg_id.is_(None),
         leg.c.ignore_sw == "N",
@@ -65,27 +67,27 @@ def create_charges(conn: Connection, header_id: str) -> dict[str, int]:
         conn.execute(update(leg).where(leg.c.leg_id == assign.c.leg_id).values(bill_chg_id=assign.c.bill_chg_id))
     analyze(conn, txn_leg)
     analyze(conn, bill_chg)
-    totals = recompute_aggregated_charges(conn, feed_aggregated_charges(header_id))
-    _mark_summaries_charged(conn, header_id)
+    totals = recompute_aggregated_charges(conn, feed_aggregated_charges(header_ids))
+    _mark_summaries_charged(conn, header_ids)
     return {"single_charges": single, "aggregated_opened": opened, "aggregated_legs": joined,
             "aggregated_recomputed": totals["recomputed"]}
 
 
-def _mark_summaries_charged(conn: Connection, header_id: str) -> None:
+def _mark_summaries_charged(conn: Connection, header_ids: Sequence[str]) -> None:
     """Verified summaries are charged (``C``); aggregated ones point at their charge."""
     leg, s = txn_leg, txn_summary
     charge_of = (
         select(leg.c.summary_id, func.max(leg.c.bill_chg_id).label("bill_chg_id"))
-        .where(leg.c.header_id == header_id, leg.c.aggregate_sw == "Y", leg.c.bill_chg_id.is_not(None))
+        .where(leg.c.header_id.in_(header_ids), leg.c.aggregate_sw == "Y", leg.c.bill_chg_id.is_not(None))
         .group_by(leg.c.summary_id)
         .subquery()
     )
     conn.execute(
         update(s)
-        .where(s.c.header_id == header_id, s.c.status == "V", s.c.summary_id == charge_of.c.summary_id)
+        .where(s.c.header_id.in_(header_ids), s.c.status == "V", s.c.summary_id == charge_of.c.summary_id)
         .values(status="C", bill_chg_id=charge_of.c.bill_chg_id)
     )
-    conn.execute(update(s).where(s.c.header_id == header_id, s.c.status == "V").values(status="C"))
+    conn.execute(update(s).where(s.c.header_id.in_(header_ids), s.c.status == "V").values(status="C"))
 
 
 def _charge_each_leg(conn: Connection, chosen, assign) -> int:

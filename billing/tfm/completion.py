@@ -5,6 +5,8 @@ calculation line, as the seed deletes them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection, and_, case, func, select, update
 
 from billing.db.bulk import analyze
@@ -12,16 +14,16 @@ from billing.db.schema import txn_detail, txn_leg
 from billing.tfm.calc_lines import drop_leg_lines
 
 
-def mark_completion(conn: Connection, header_id: str) -> dict[str, int]:
+def mark_completion(conn: Connection, header_ids: Sequence[str]) -> dict[str, int]:
     leg, d = txn_leg, txn_detail
     legs = conn.execute(
         update(leg)
-        .where(leg.c.header_id == header_id, leg.c.status == "INPD", leg.c.bill_chg_id.is_not(None))
+        .where(leg.c.header_id.in_(header_ids), leg.c.status == "INPD", leg.c.bill_chg_id.is_not(None))
         .values(status="COMP")
     ).rowcount
     done = (
         select(leg.c.txn_id)
-        .where(leg.c.header_id == header_id)
+        .where(leg.c.header_id.in_(header_ids))
         .group_by(leg.c.txn_id)
         .having(
             func.sum(case((leg.c.status == "COMP", 1), else_=0)) > 0,
@@ -34,20 +36,20 @@ def mark_completion(conn: Connection, header_id: str) -> dict[str, int]:
         .where(d.c.txn_id == done.c.txn_id, d.c.status == "INPD")
         .values(status="COMP", message=None)
     ).rowcount
-    uncalculated = _drop_calculations_of_errors(conn, header_id)
+    uncalculated = _drop_calculations_of_errors(conn, header_ids)
     analyze(conn, txn_leg)
     analyze(conn, d)
     by_status = dict(
-        conn.execute(select(d.c.status, func.count()).where(d.c.header_id == header_id).group_by(d.c.status)).all()
+        conn.execute(select(d.c.status, func.count()).where(d.c.header_id.in_(header_ids)).group_by(d.c.status)).all()
     )
     return {"legs_completed": legs, "transactions_completed": completed, "calculations_dropped": uncalculated,
             **by_status}
 
 
-def _drop_calculations_of_errors(conn: Connection, header_id: str) -> int:
+def _drop_calculations_of_errors(conn: Connection, header_ids: Sequence[str]) -> int:
     leg, d = txn_leg, txn_detail
     # Driven from the (few) EROR transactions, through the legs' txn_id index.
-    in_error = select(d.c.txn_id).where(d.c.header_id == header_id, d.c.status == "EROR")
+    in_error = select(d.c.txn_id).where(d.c.header_id.in_(header_ids), d.c.status == "EROR")
     # A leg kept COMP through a partial disaggregation keeps its rating: its charge holds it.
     rated_in_error = and_(leg.c.txn_id.in_(in_error), leg.c.calc_amount.is_not(None), leg.c.status != "COMP")
     drop_leg_lines(conn, select(leg.c.leg_id).where(rated_in_error).subquery())

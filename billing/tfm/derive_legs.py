@@ -1,6 +1,6 @@
 """Validate transactions and derive legs (C1-TXNIP).
 
-Staged transactions of a validated feed dated on or before the business date move to
+Staged transactions of the validated feeds (one, or a batched run's) dated on or before the business date move to
 ``txn_detail``: malformed ones ``INVL``; those with a recoverable problem ``EROR`` with one
 ``txn_detail_excp`` row per reason and a rollback entry; the rest ``INPD`` with one leg per
 ``rule_legs`` row of their derivation rule. Later-dated transactions wait in staging.
@@ -8,6 +8,7 @@ Staged transactions of a validated feed dated on or before the business date mov
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -42,12 +43,12 @@ from billing.db.schema import (
     rule_legs,
     txn_detail,
     txn_detail_stg,
+    txn_header,
     txn_leg,
 )
 from billing.db.scratch import scratch_table
 from billing.tfm.exceptions import ROLLBACK_HINT, mark_in_error, record_exceptions
 from billing.tfm.moves import move_staged_to_detail
-from billing.tfm.upload import feed_header
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,18 @@ class DerivationResult:
     waiting: int
 
 
-def validate_and_derive(conn: Connection, header_id: str, business_dt: date) -> DerivationResult:
-    header = feed_header(conn, header_id)
-    if header.status != "VALI":
+def validate_and_derive(conn: Connection, header_ids: Sequence[str], business_dt: date) -> DerivationResult:
+    h = txn_header
+    feeds = conn.execute(select(h.c.header_id).where(h.c.header_id.in_(header_ids), h.c.status == "VALI")).scalars().all()
+    if not feeds:
         return DerivationResult(0, 0, 0, 0, 0, 0)
     stg = txn_detail_stg
-    due = and_(stg.c.header_id == header_id, or_(stg.c.txn_dt.is_(None), stg.c.txn_dt <= business_dt))
+    due = and_(stg.c.header_id.in_(feeds), or_(stg.c.txn_dt.is_(None), stg.c.txn_dt <= business_dt))
     with scratch_table(
         conn,
         "txnip_batch",
         Column("txn_id", BigInteger, primary_key=True),
+        Column("header_id", String(120)),
         Column("account_id", String(64)),
         Column("txn_dt", Date),
         Column("processing_dt", Date),
@@ -77,36 +80,37 @@ def validate_and_derive(conn: Connection, header_id: str, business_dt: date) -> 
         Column("rule_id", String(64)),
         Column("repeats_row", Integer),
     ) as batch:
-        moved = conn.execute(insert(batch).from_select(["txn_id"], select(stg.c.txn_id).where(due))).rowcount
-        _find_repeats(conn, batch, header_id)
+        moved = conn.execute(insert(batch).from_select(["txn_id", "header_id"],
+                                                       select(stg.c.txn_id, stg.c.header_id).where(due))).rowcount
+        _find_repeats(conn, batch, feeds)
         analyze(conn, batch)
         _move_with_validity(conn, batch, due, business_dt)
         analyze(conn, txn_detail)
         invalid = conn.execute(
             delete(batch).where(
                 batch.c.txn_id.in_(select(txn_detail.c.txn_id).where(
-                    txn_detail.c.header_id == header_id, txn_detail.c.status == "INVL"))
+                    txn_detail.c.header_id.in_(feeds), txn_detail.c.status == "INVL"))
             )
         ).rowcount
-        _describe_batch(conn, batch, header, business_dt)
-        errors = _record_problems(conn, batch, header)
-        legs = _derive(conn, batch, header_id)
+        _describe_batch(conn, batch, business_dt)
+        errors = _record_problems(conn, batch, feeds)
+        legs = _derive(conn, batch)
         analyze(conn, txn_leg)
-    waiting = conn.execute(select(func.count()).select_from(stg).where(stg.c.header_id == header_id)).scalar()
+    waiting = conn.execute(select(func.count()).select_from(stg).where(stg.c.header_id.in_(feeds))).scalar()
     return DerivationResult(moved, invalid, errors, moved - invalid - errors, legs, waiting)
 
 
-def _find_repeats(conn: Connection, batch, header_id: str) -> None:
-    """Mark batch rows whose external_txn_id an earlier row of the feed (staged or moved
-    already) carries, with that first row's number — one window pass over the feed."""
+def _find_repeats(conn: Connection, batch, feeds: Sequence[str]) -> None:
+    """Mark batch rows whose external_txn_id an earlier row of the same feed (staged or moved
+    already) carries, with that first row's number — one window pass over the feeds."""
     stg, d = txn_detail_stg, txn_detail
     ids = union_all(
-        select(stg.c.txn_id, stg.c.external_txn_id, stg.c.row_no).where(stg.c.header_id == header_id),
-        select(d.c.txn_id, d.c.external_txn_id, d.c.row_no).where(d.c.header_id == header_id),
+        select(stg.c.txn_id, stg.c.header_id, stg.c.external_txn_id, stg.c.row_no).where(stg.c.header_id.in_(feeds)),
+        select(d.c.txn_id, d.c.header_id, d.c.external_txn_id, d.c.row_no).where(d.c.header_id.in_(feeds)),
     ).subquery()
     ranked = (
         select(ids.c.txn_id, ids.c.row_no,
-               func.min(ids.c.row_no).over(partition_by=ids.c.external_txn_id).label("first_row"))
+               func.min(ids.c.row_no).over(partition_by=[ids.c.header_id, ids.c.external_txn_id]).label("first_row"))
         .where(ids.c.external_txn_id.is_not(None))
         .subquery()
     )
@@ -133,16 +137,17 @@ def _move_with_validity(conn: Connection, batch, due, business_dt: date) -> None
     move_staged_to_detail(conn, due, status=status, message=message, business_dt=business_dt)
 
 
-def _describe_batch(conn: Connection, batch, header, business_dt: date) -> None:
-    """Fill the batch's facts: account, dates, currency and the winning derivation rule."""
-    d = txn_detail
+def _describe_batch(conn: Connection, batch, business_dt: date) -> None:
+    """Fill the batch's facts: account, dates, currency and the winning derivation rule of
+    the transaction's feed's division and source."""
+    d, h = txn_detail, txn_header
     rule = derivation_rules
-    basis = select(divisions.c.processing_date_basis).where(divisions.c.division_cd == header.division_cd).scalar_subquery()
+    basis = select(divisions.c.processing_date_basis).where(divisions.c.division_cd == h.c.division_cd).scalar_subquery()
     chosen_rule = (
         select(rule.c.rule_id)
         .where(
-            rule.c.division_cd == header.division_cd,
-            or_(rule.c.txn_source.is_(None), rule.c.txn_source == header.txn_source_cd),
+            rule.c.division_cd == h.c.division_cd,
+            or_(rule.c.txn_source.is_(None), rule.c.txn_source == h.c.txn_source_cd),
             or_(rule.c.product_code.is_(None), rule.c.product_code == d.c.product_code),
             or_(rule.c.channel.is_(None), rule.c.channel == d.c.channel),
             rule.c.start_dt <= d.c.txn_dt,
@@ -156,7 +161,7 @@ def _describe_batch(conn: Connection, batch, header, business_dt: date) -> None:
     processing_dt = case((basis == "BUSINESS_DATE", literal(business_dt, Date())), else_=d.c.txn_dt)
     conn.execute(
         update(batch)
-        .where(batch.c.txn_id == d.c.txn_id, d.c.status == "INPD")
+        .where(batch.c.txn_id == d.c.txn_id, d.c.status == "INPD", h.c.header_id == batch.c.header_id)
         .values(
             account_id=d.c.account_id,
             txn_dt=d.c.txn_dt,
@@ -167,18 +172,18 @@ def _describe_batch(conn: Connection, batch, header, business_dt: date) -> None:
     )
 
 
-def _record_problems(conn: Connection, batch, header) -> int:
+def _record_problems(conn: Connection, batch, feeds: Sequence[str]) -> int:
     """One exception row per recoverable problem; the transactions concerned become ``EROR``."""
-    a = accounts
+    a, h = accounts, txn_header
     parent = accounts.alias("parent")
     acct = literal("account ") + batch.c.account_id
     problems = [
         ("ACCOUNT_UNKNOWN", a.c.account_id.is_(None), acct + literal(" is unknown")),
         (
             "ACCOUNT_OTHER_DIVISION",
-            a.c.division_cd != header.division_cd,
+            a.c.division_cd != h.c.division_cd,
             acct + literal(" belongs to division ") + a.c.division_cd
-            + literal(f", not to the feed's division {header.division_cd}"),
+            + literal(", not to the feed's division ") + h.c.division_cd,
         ),
         ("ACCOUNT_CLOSED", a.c.status == "CLOSED", acct + literal(" is CLOSED")),
         (
@@ -196,8 +201,8 @@ def _record_problems(conn: Connection, batch, header) -> int:
         (
             "NO_DERIVATION_RULE",
             batch.c.rule_id.is_(None),
-            literal(f"no derivation rule of division {header.division_cd} matches the transaction's "
-                    f"source {header.txn_source_cd}, product code and channel on its date"),
+            literal("no derivation rule of division ") + h.c.division_cd + literal(" matches the transaction's source ")
+            + h.c.txn_source_cd + literal(", product code and channel on its date"),
         ),
         (
             "PARENT_ACCOUNT_MISSING",
@@ -210,21 +215,21 @@ def _record_problems(conn: Connection, batch, header) -> int:
             + literal(" has no parent account"),
         ),
     ]
-    source = batch.outerjoin(a, a.c.account_id == batch.c.account_id)
+    source = batch.join(h, h.c.header_id == batch.c.header_id).outerjoin(a, a.c.account_id == batch.c.account_id)
     for code, condition, message in problems:
         record_exceptions(
             conn,
             source,
             batch.c.txn_id,
-            header.header_id,
+            batch.c.header_id,
             code,
             message + literal(ROLLBACK_HINT),
             condition,
         )
-    return mark_in_error(conn, header.header_id, "Transaction is in EROR: ")
+    return mark_in_error(conn, feeds, "Transaction is in EROR: ")
 
 
-def _derive(conn: Connection, batch, header_id: str) -> int:
+def _derive(conn: Connection, batch) -> int:
     """One ``INPD`` leg per rule leg of each transaction still ``INPD`` — but for the legs a
     rollback or a partial disaggregation kept aside: those stay as they are (same leg id)."""
     d = txn_detail
@@ -249,7 +254,7 @@ def _derive(conn: Connection, batch, header_id: str) -> int:
         select(
             leg_id,
             batch.c.txn_id,
-            literal(header_id),
+            batch.c.header_id,
             rl.c.leg_seq,
             account,
             rl.c.price_item_cd,

@@ -1,4 +1,4 @@
-"""The invariants that must hold after every job (DESIGN §6), per feed.
+"""The invariants that must hold after every job (DESIGN §6), for some feeds or all.
 
 Each function returns a list of human-readable violations (empty when the invariant holds);
 the asset checks block on them.
@@ -6,6 +6,7 @@ the asset checks block on them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy import Connection, func, literal, or_, select
@@ -19,8 +20,8 @@ from billing.tfm.upload import feed_header
 SAMPLE = 5
 
 
-def comp_legs_on_one_charge(conn: Connection, header_id: str | None = None) -> list[str]:
-    """Each ``COMP`` leg (of the feed, or of every feed) sits on exactly one non-canceled charge."""
+def comp_legs_on_one_charge(conn: Connection, header_ids: Sequence[str] | None = None) -> list[str]:
+    """Each ``COMP`` leg (of the feeds, or of every feed) sits on exactly one non-canceled charge."""
     leg, c = txn_leg, bill_chg
     query = (
         select(leg.c.leg_id, leg.c.header_id)
@@ -28,17 +29,17 @@ def comp_legs_on_one_charge(conn: Connection, header_id: str | None = None) -> l
         .where(leg.c.status == "COMP", or_(c.c.bill_chg_id.is_(None), c.c.status == "CANCELED"))
         .limit(SAMPLE)
     )
-    if header_id is not None:
-        query = query.where(leg.c.header_id == header_id)
+    if header_ids is not None:
+        query = query.where(leg.c.header_id.in_(header_ids))
     return [f"COMP leg {leg_id} of feed {feed} is on no billable charge" for leg_id, feed in conn.execute(query)]
 
 
-def charge_sqis_match_legs(conn: Connection, header_id: str | None = None) -> list[str]:
-    """Each charge holding legs of the feed — or each billable charge made from transactions,
+def charge_sqis_match_legs(conn: Connection, header_ids: Sequence[str] | None = None) -> list[str]:
+    """Each charge holding legs of the feeds — or each billable charge made from transactions,
     when no feed is given — has SQIs equal to the sums over its legs."""
     leg, c = txn_leg, bill_chg
-    if header_id is not None:
-        charge_ids = select(leg.c.bill_chg_id).where(leg.c.header_id == header_id, leg.c.bill_chg_id.is_not(None))
+    if header_ids is not None:
+        charge_ids = select(leg.c.bill_chg_id).where(leg.c.header_id.in_(header_ids), leg.c.bill_chg_id.is_not(None))
     else:
         charge_ids = select(c.c.bill_chg_id).where(c.c.source == "TFM", c.c.status == "BILLABLE")
     sums = leg_sums(charge_ids, CHARGED_LEG_STATUSES)  # another feed's legs may be INPD on it
@@ -66,7 +67,7 @@ def feed_reconciles(conn: Connection, header_id: str) -> list[str]:
     """Every row of the feed has a status, none is left half-way, and for a validated feed
     the COMP transactions hold the file's total less the other statuses (DESIGN §6)."""
     header = feed_header(conn, header_id)
-    by_status = transactions_by_status(conn, header_id)
+    by_status = transactions_by_status(conn, [header_id])
     problems = []
     rows = sum(entry["count"] for entry in by_status.values())
     if header.file_record_count is not None and rows != header.file_record_count:

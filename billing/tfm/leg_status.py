@@ -11,6 +11,8 @@ line; ignored pricing makes them ``IGNR``. A transaction with an ``EROR`` leg is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -53,6 +55,7 @@ LIVE_CONTRACT_STATUSES = ("ACTIVE", "PENDING_STOP", "STOPPED")
 def _fact_columns() -> list[Column]:
     return [
         Column("leg_id", BigInteger, primary_key=True),
+        Column("header_id", String(120)),
         Column("summary_error", String(40)),
         Column("price_assignment_id", String(64)),
         Column("rating_criteria", String(4)),
@@ -74,27 +77,27 @@ def _fact_columns() -> list[Column]:
     ]
 
 
-def update_leg_statuses(conn: Connection, header_id: str) -> dict[str, int]:
+def update_leg_statuses(conn: Connection, header_ids: Sequence[str]) -> dict[str, int]:
     """Work out every pending leg's facts in a scratch table, then write them in one pass."""
     leg = txn_leg
     with scratch_table(conn, "txnex_legs", *_fact_columns()) as facts:
-        _gather_facts(conn, facts, header_id)
+        _gather_facts(conn, facts, header_ids)
         analyze(conn, facts)
         _decide(conn, facts)
         _apply(conn, facts, pricing_version(conn))
         analyze(conn, txn_leg)
-        add_leg_lines(conn, header_id, facts)  # the facts hold what the legs were just given
-        _record_leg_errors(conn, header_id, leg.c.leg_id.in_(select(facts.c.leg_id)))
-    mark_in_error(conn, header_id, "One or more legs are in EROR: ")
-    _mark_ignored(conn, header_id)
+        add_leg_lines(conn, facts)  # the facts hold what the legs were just given
+        _record_leg_errors(conn, leg.c.leg_id.in_(select(facts.c.leg_id)))
+    mark_in_error(conn, header_ids, "One or more legs are in EROR: ")
+    _mark_ignored(conn, header_ids)
     rows = conn.execute(
-        select(leg.c.status, func.count()).where(leg.c.header_id == header_id).group_by(leg.c.status)
+        select(leg.c.status, func.count()).where(leg.c.header_id.in_(header_ids)).group_by(leg.c.status)
     ).all()
     return dict(rows)
 
 
-def _gather_facts(conn: Connection, facts, header_id: str) -> None:
-    """One pass over the feed's pending legs: pricing, contracts, period and exchange rate."""
+def _gather_facts(conn: Connection, facts, header_ids: Sequence[str]) -> None:
+    """One pass over the feeds' pending legs: pricing, contracts, period and exchange rate."""
     leg, s, p, pi, d, c, ap = (
         txn_leg,
         txn_summary,
@@ -135,6 +138,7 @@ def _gather_facts(conn: Connection, facts, header_id: str) -> None:
     gathered = (
         select(
             leg.c.leg_id,
+            leg.c.header_id,
             s.c.error_code,
             s.c.price_assignment_id,
             p.c.rating_criteria,
@@ -156,7 +160,7 @@ def _gather_facts(conn: Connection, facts, header_id: str) -> None:
             .outerjoin(p, p.c.price_assignment_id == s.c.price_assignment_id)
         )
         .where(
-            leg.c.header_id == header_id,
+            leg.c.header_id.in_(header_ids),
             leg.c.status == "INPD",
             leg.c.price_assignment_id.is_(None),
             leg.c.error_code.is_(None),
@@ -164,6 +168,7 @@ def _gather_facts(conn: Connection, facts, header_id: str) -> None:
     )
     columns = [
         "leg_id",
+        "header_id",
         "summary_error",
         "price_assignment_id",
         "rating_criteria",
@@ -258,7 +263,7 @@ _LEG_MESSAGES = {
 }
 
 
-def _record_leg_errors(conn: Connection, header_id: str, pending) -> None:
+def _record_leg_errors(conn: Connection, pending) -> None:
     leg = txn_leg
     reason = case(*((leg.c.error_code == code, text) for code, text in _LEG_MESSAGES.items()))
     message = (
@@ -280,7 +285,7 @@ def _record_leg_errors(conn: Connection, header_id: str, pending) -> None:
         conn,
         leg,
         leg.c.txn_id,
-        header_id,
+        leg.c.header_id,
         leg.c.error_code,
         message,
         and_(pending, leg.c.status == "EROR"),
@@ -288,13 +293,13 @@ def _record_leg_errors(conn: Connection, header_id: str, pending) -> None:
     )
 
 
-def _mark_ignored(conn: Connection, header_id: str) -> None:
+def _mark_ignored(conn: Connection, header_ids: Sequence[str]) -> None:
     """``INPD`` transactions whose legs are all ``IGNR`` become ``IGNR``."""
     d, leg, e = txn_detail, txn_leg, txn_detail_excp
     conn.execute(
         update(d)
         .where(
-            d.c.header_id == header_id,
+            d.c.header_id.in_(header_ids),
             d.c.status == "INPD",
             exists().where(leg.c.txn_id == d.c.txn_id),
             ~exists().where(leg.c.txn_id == d.c.txn_id, leg.c.status != "IGNR"),
@@ -302,7 +307,7 @@ def _mark_ignored(conn: Connection, header_id: str) -> None:
         .values(status="IGNR", message="every leg is ignored by its pricing (ignore_txn = Y)")
     )
     ignored_legs = and_(
-        leg.c.header_id == header_id,
+        leg.c.header_id.in_(header_ids),
         leg.c.status == "IGNR",
         exists().where(d.c.txn_id == leg.c.txn_id, d.c.status == "IGNR"),
         ~exists().where(e.c.txn_id == leg.c.txn_id, e.c.leg_id == leg.c.leg_id),
@@ -311,7 +316,7 @@ def _mark_ignored(conn: Connection, header_id: str) -> None:
         conn,
         leg,
         leg.c.txn_id,
-        header_id,
+        leg.c.header_id,
         "IGNORED",
         literal("leg ")
         + func.cast(leg.c.leg_seq, String)
@@ -320,4 +325,4 @@ def _mark_ignored(conn: Connection, header_id: str) -> None:
         ignored_legs,
         leg_id=leg.c.leg_id,
     )
-    add_to_rollback_list(conn, header_id, "IGNR")
+    add_to_rollback_list(conn, header_ids, "IGNR")

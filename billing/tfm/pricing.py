@@ -9,6 +9,8 @@ param_value over a row with an empty one; more than one row left is ambiguous.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection, case, delete, func, insert, literal, select, update
 
 from billing.db.engine import allocate_ids
@@ -75,8 +77,8 @@ def ensure_effective_pricing(conn: Connection) -> None:
             refresh_effective_pricing(conn)
 
 
-def verify_pricing(conn: Connection, header_id: str) -> dict[str, int]:
-    """Stamp each pending summary of the feed with its price assignment, or an error code."""
+def verify_pricing(conn: Connection, header_ids: Sequence[str]) -> dict[str, int]:
+    """Stamp each pending summary of the feeds with its price assignment, or an error code."""
     ensure_effective_pricing(conn)
     s, pe = txn_summary, pricing_effective
     candidates = (
@@ -96,7 +98,7 @@ def verify_pricing(conn: Connection, header_id: str) -> dict[str, int]:
             & (pe.c.end_dt.is_(None) | (pe.c.end_dt >= s.c.processing_dt))
             & (pe.c.param_value.is_(None) | (pe.c.param_value == s.c.param_value)),
         )
-        .where(s.c.header_id == header_id, s.c.status == "I")
+        .where(s.c.header_id.in_(header_ids), s.c.status == "I")
         .subquery()
     )
     best = (
@@ -119,10 +121,10 @@ def verify_pricing(conn: Connection, header_id: str) -> dict[str, int]:
         )
     )
     conn.execute(
-        update(s).where(s.c.header_id == header_id, s.c.status == "I").values(status="E", error_code="NO_PRICING")
+        update(s).where(s.c.header_id.in_(header_ids), s.c.status == "I").values(status="E", error_code="NO_PRICING")
     )
     rows = conn.execute(
-        select(s.c.status, s.c.error_code, func.count()).where(s.c.header_id == header_id)
+        select(s.c.status, s.c.error_code, func.count()).where(s.c.header_id.in_(header_ids))
         .group_by(s.c.status, s.c.error_code)
     ).all()
     return {(code or {"V": "PRICED", "C": "CHARGED"}.get(status, status)): n for status, code, n in rows}
