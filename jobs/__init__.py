@@ -1,9 +1,10 @@
 """Asset jobs. They run on the in-process executor: a step per process costs ~1.5 s each
-on these machines (DAGSTER_NOTES), more than most of our steps take. Every job retries its
-transient failures as batch_processing.yaml says; the scheduled batches carry their maximum
-run time (jobs/policies.py)."""
+on these machines (DAGSTER_NOTES), more than most of our steps take — unless
+``BILLING_EXECUTOR=celery`` sends their steps to Celery workers on other machines
+(jobs/executors.py). Every job retries its transient failures as batch_processing.yaml says;
+the scheduled batches carry their maximum run time (jobs/policies.py)."""
 
-from dagster import AssetSelection, define_asset_job, in_process_executor
+from dagster import AssetSelection, define_asset_job
 
 from billing.operations.config import load_config
 from billing.settings import billing_home
@@ -15,10 +16,12 @@ from billing_assets.disaggregation import GROUP as DISAGGREGATION_GROUP
 from billing_assets.payments import GROUP as PAYMENTS_GROUP
 from billing_assets.rollback import GROUP as ROLLBACK_GROUP
 from billing_assets.warehouse import GROUP as WAREHOUSE_GROUP
+from jobs.executors import job_executor
 from jobs.policies import max_runtime_tags, retry_policy
 
 CONFIG = load_config(billing_home())
 RETRIES = retry_policy(CONFIG)
+EXECUTOR = job_executor()
 # The close of day, the invoice generation and bill rebuilds change the same days' balances
 # and bills: the production run queue runs one of them at a time, in the order they were
 # queued (deploy/dagster.yaml limits this tag), so the invoice generation of the 1st waits for
@@ -28,7 +31,7 @@ BUSINESS_DAYS = {"billing/serial": "business-days"}
 aggregation_job = define_asset_job(
     "aggregation_job",
     selection=AssetSelection.groups(AGGREGATION_GROUP),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     description="Transaction aggregation of one feed partition: upload → C1-TXNHV → C1-TXNIP → C1-TXNPS → "
     "C1-TXNVP → C1-TXNEX → C1-TXNSQ → C1-TXNCM → C1-TXNCU, with the invariant checks.",
@@ -37,7 +40,7 @@ aggregation_job = define_asset_job(
 refresh_pricing_job = define_asset_job(
     "refresh_pricing_job",
     selection=AssetSelection.assets("effective_pricing"),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     description="Refresh pricing (C1-TXNRP) after a reference data load.",
 )
@@ -45,7 +48,7 @@ refresh_pricing_job = define_asset_job(
 closeofday_job = define_asset_job(
     "closeofday_job",
     selection=AssetSelection.groups(CLOSEOFDAY_GROUP),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     tags={**max_runtime_tags(CONFIG.batch_schedules.close_of_day), **BUSINESS_DAYS},
     description="Close of one business day, in date order and the seed's order: dbck → managefiles → "
@@ -57,7 +60,7 @@ closeofday_job = define_asset_job(
 payments_job = define_asset_job(
     "payments_job",
     selection=AssetSelection.groups(PAYMENTS_GROUP),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     description="Load one payment file of inbox/payments (launched by the payment sensor).",
 )
@@ -65,7 +68,7 @@ payments_job = define_asset_job(
 rebuild_bills_job = define_asset_job(
     "rebuild_bills_job",
     selection=AssetSelection.assets("pending_bills"),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     tags=BUSINESS_DAYS,
     description="DoInvoicing run again for one day whose pending bills a cancellation or a disaggregation "
@@ -75,7 +78,7 @@ rebuild_bills_job = define_asset_job(
 rollback_job = define_asset_job(
     "rollback_job",
     selection=AssetSelection.groups(ROLLBACK_GROUP),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     description="Rollback (C1-TXNRB) of EROR or IGNR transactions, with the invariant checks; the re-aggregation "
     "sensor then re-runs the aggregation job of each affected feed.",
@@ -84,7 +87,7 @@ rollback_job = define_asset_job(
 cancellation_job = define_asset_job(
     "cancellation_job",
     selection=AssetSelection.groups(CANCELLATION_GROUP),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     description="Cancellation of one feed partition: C1-DELBL → C1-TXNCU (CNCL) → C1-TXCNC, with the invariant "
     "checks. Refused while the feed's charges are invoiced.",
@@ -93,7 +96,7 @@ cancellation_job = define_asset_job(
 disaggregation_job = define_asset_job(
     "disaggregation_job",
     selection=AssetSelection.groups(DISAGGREGATION_GROUP),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     description="Disaggregation (re-rating): C1-DISTG → C1-BSEGD → C1-PNBD → C1-IDENT → C1-PDTXN → C1-TXNCU "
     "(DISAGG) → C1-DARSU, with the invariant checks; re-aggregation and bill rebuilds follow.",
@@ -102,7 +105,7 @@ disaggregation_job = define_asset_job(
 invoice_generation_job = define_asset_job(
     "invoice_generation_job",
     selection=AssetSelection.assets("pending_bills", "completed_bills", "invoice_documents"),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     tags={**max_runtime_tags(CONFIG.batch_schedules.invoice_generation), **BUSINESS_DAYS},
     description="Invoice generation of one day without the rest of its close: DoInvoicing → finalize_billing → "
@@ -113,7 +116,7 @@ invoice_generation_job = define_asset_job(
 account_validation_job = define_asset_job(
     "account_validation_job",
     selection=AssetSelection.groups(ACCOUNT_VALIDATION_GROUP),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     tags=max_runtime_tags(CONFIG.batch_schedules.account_validation),
     description="Daily Account Validation: completeness, contract validity, rate consistency and service "
@@ -124,7 +127,7 @@ account_validation_job = define_asset_job(
 warehouse_job = define_asset_job(
     "warehouse_job",
     selection=AssetSelection.groups(WAREHOUSE_GROUP),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     op_retry_policy=RETRIES,
     tags=max_runtime_tags(CONFIG.batch_schedules.data_synchronization),
     description="EDW synchronization of one hour: customers, contracts, charges and bills, payments changed in it "

@@ -31,6 +31,31 @@ HAPPY_ROWS = [
     "I1,2026-11-13,A1,INFO,USD,5.00,1,",
 ]
 
+# The charges of HAPPY_ROWS, by hand (test_every_rating_criteria_and_scope; tests/test_celery.py too).
+HAPPY_CHARGES = [
+    # W1 + W3 on A1: RITA rounds each: 1234.56 × 0.001 = 1.23456 → 1.23, 0.55 × 0.001 → 0.00
+    ("A1", "ATM_FEE", "", "2026-11-01", "2026-11-30", "Y", "PA_ATM", "USD", 2, D(5), D("240.00"), None),
+    # C1: 100.00 × 0.01 = 1.00; C2: 10.00 × 0.01 = 0.10, clamped to min_charge 0.25
+    ("A1", "CARD_FEE", "BRANCH", "2026-11-03", "2026-11-03", "N", "PA_CARD", "USD", 1, D(1), D("10.00"), D("0.25")),
+    ("A1", "CARD_FEE", "BRANCH", "2026-11-03", "2026-11-03", "N", "PA_CARD", "USD", 1, D(1), D("100.00"), D("1.00")),
+    # C3: channel ONLINE picks the param-specific row: TXN_COUNT × 0.30
+    ("A1", "CARD_FEE", "ONLINE", "2026-11-04", "2026-11-04", "N", "PA_CARD_ONLINE", "USD", 1, D(1), D("55.55"),
+     D("0.30")),
+    # Q1: non-aggregated DNRT: quantities, no amount
+    ("A1", "CHQ_FEE", "", "2026-11-10", "2026-11-10", "N", "PA_CHQ", "USD", 1, D(4), D("500.00"), None),
+    # X2 on 11-09: 33.33 USD × 0.9 = 29.997 → 30.00 EUR, × 0.01 = 0.30
+    ("A1", "FX_FEE", "", "2026-11-09", "2026-11-09", "N", "PA_FX", "EUR", 1, D(1), D("30.00"), D("0.30")),
+    # X1 on 11-12: the 0.8 rate of 11-10 applies: 80.00 EUR × 0.01 = 0.80
+    ("A1", "FX_FEE", "", "2026-11-12", "2026-11-12", "N", "PA_FX", "EUR", 1, D(1), D("80.00"), D("0.80")),
+    ("A1", "WIRE_FEE", "", "2026-11-01", "2026-11-30", "Y", "PA_WIRE", "USD", 2, D(3), D("1235.11"), D("1.23")),
+    # C4 on A2: the ACCOUNT scope row (DNRT) beats the price list
+    ("A2", "CARD_FEE", "BRANCH", "2026-11-04", "2026-11-04", "N", "PA_CARD_A2", "USD", 1, D(1), D("20.00"), None),
+    ("A2", "WIRE_FEE", "", "2026-11-01", "2026-11-30", "Y", "PA_WIRE", "USD", 1, D(1), D("100.05"), D("0.10")),
+    # W1, W2, W3 bill PARENT1; its person P1 has a PERSON row (0.10) beating the list's 9: AGTR 3 × 0.10
+    ("PARENT1", "WIRE_PARENT", "", "2026-11-01", "2026-11-30", "Y", "PA_WIRE_P1", "USD", 3, D(4), D("1335.16"),
+     D("0.30")),
+]
+
 CHARGE_COLUMNS = ("account_id", "price_item_cd", "param_value", "start_dt", "end_dt", "aggregated_sw",
                   "price_assignment_id", "currency_cd", "txn_count", "txn_volume", "txn_amount", "charge_amount")
 
@@ -59,29 +84,7 @@ def test_every_rating_criteria_and_scope(world, billing_home, tmp_path):
     assert errors(world, header_id) == {"I1": ["IGNORED"]}
     assert rows(world, rollback_txn, "status") == [("IGNR",)]
 
-    assert _charges(world) == [
-        # W1 + W3 on A1: RITA rounds each: 1234.56 × 0.001 = 1.23456 → 1.23, 0.55 × 0.001 → 0.00
-        ("A1", "ATM_FEE", "", "2026-11-01", "2026-11-30", "Y", "PA_ATM", "USD", 2, D(5), D("240.00"), None),
-        # C1: 100.00 × 0.01 = 1.00; C2: 10.00 × 0.01 = 0.10, clamped to min_charge 0.25
-        ("A1", "CARD_FEE", "BRANCH", "2026-11-03", "2026-11-03", "N", "PA_CARD", "USD", 1, D(1), D("10.00"), D("0.25")),
-        ("A1", "CARD_FEE", "BRANCH", "2026-11-03", "2026-11-03", "N", "PA_CARD", "USD", 1, D(1), D("100.00"), D("1.00")),
-        # C3: channel ONLINE picks the param-specific row: TXN_COUNT × 0.30
-        ("A1", "CARD_FEE", "ONLINE", "2026-11-04", "2026-11-04", "N", "PA_CARD_ONLINE", "USD", 1, D(1), D("55.55"),
-         D("0.30")),
-        # Q1: non-aggregated DNRT: quantities, no amount
-        ("A1", "CHQ_FEE", "", "2026-11-10", "2026-11-10", "N", "PA_CHQ", "USD", 1, D(4), D("500.00"), None),
-        # X2 on 11-09: 33.33 USD × 0.9 = 29.997 → 30.00 EUR, × 0.01 = 0.30
-        ("A1", "FX_FEE", "", "2026-11-09", "2026-11-09", "N", "PA_FX", "EUR", 1, D(1), D("30.00"), D("0.30")),
-        # X1 on 11-12: the 0.8 rate of 11-10 applies: 80.00 EUR × 0.01 = 0.80
-        ("A1", "FX_FEE", "", "2026-11-12", "2026-11-12", "N", "PA_FX", "EUR", 1, D(1), D("80.00"), D("0.80")),
-        ("A1", "WIRE_FEE", "", "2026-11-01", "2026-11-30", "Y", "PA_WIRE", "USD", 2, D(3), D("1235.11"), D("1.23")),
-        # C4 on A2: the ACCOUNT scope row (DNRT) beats the price list
-        ("A2", "CARD_FEE", "BRANCH", "2026-11-04", "2026-11-04", "N", "PA_CARD_A2", "USD", 1, D(1), D("20.00"), None),
-        ("A2", "WIRE_FEE", "", "2026-11-01", "2026-11-30", "Y", "PA_WIRE", "USD", 1, D(1), D("100.05"), D("0.10")),
-        # W1, W2, W3 bill PARENT1; its person P1 has a PERSON row (0.10) beating the list's 9: AGTR 3 × 0.10
-        ("PARENT1", "WIRE_PARENT", "", "2026-11-01", "2026-11-30", "Y", "PA_WIRE_P1", "USD", 3, D(4), D("1335.16"),
-         D("0.30")),
-    ]
+    assert _charges(world) == HAPPY_CHARGES
     # The INTERCHANGE legs of FEES are IGNR with their RITX calculation kept (× 0.002).
     assert [(status, D(calc)) for status, calc in rows(
         world, txn_leg, "status", "calc_amount", where=txn_leg.c.price_item_cd == "INTERCHANGE",
