@@ -10,7 +10,7 @@ from billing.db.engine import make_engine
 from billing.db.migrate import alembic_config, upgrade
 from billing.db.schema import metadata
 
-NEWEST = "0009"
+NEWEST = "0010"
 BILL_0001 = """CREATE TABLE bill (bill_id VARCHAR(64) NOT NULL, account_id VARCHAR(64) NOT NULL, bill_dt DATE NOT NULL,
     window_start DATE NOT NULL, window_end DATE NOT NULL, status VARCHAR(40) NOT NULL, due_dt DATE,
     invoice_number VARCHAR(40), subtotal VARCHAR, tax_amount VARCHAR, total_amount VARCHAR, PRIMARY KEY (bill_id),
