@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+from json.encoder import encode_basestring
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,7 +146,8 @@ def _parse_chunk(header: list[str], rows: list[list[str]], first_row: int) -> pd
     for name in OPTIONAL_COLUMNS:
         staged[name] = frame[name] if name in frame else pd.NA
     staged["attributes"] = _attributes(frame, header)
-    staged["raw_record"] = pd.Series([_raw(fields) for fields in rows], index=row_no).where(bad_shape)
+    raw = [_raw(fields) if not ok else "" for fields, ok in zip(rows, well_formed)]  # only bad rows keep it
+    staged["raw_record"] = pd.Series(raw, index=row_no).where(bad_shape)
     staged["parse_error"] = errors.str.removeprefix("; ").replace("", pd.NA)
     for name, limit in _TEXT_LIMITS.items():
         column = _STAGED_NAME.get(name, name)
@@ -160,8 +161,14 @@ def _attributes(frame: pd.DataFrame, header: list[str]) -> pd.Series:
     extra = [name for name in header if name not in REQUIRED_COLUMNS and name not in OPTIONAL_COLUMNS]
     if not extra:
         return pd.Series(pd.NA, index=frame.index, dtype="string")
-    records = frame[extra].fillna("").to_dict("records")
-    return pd.Series([json.dumps(record, ensure_ascii=False) for record in records], index=frame.index)
+    # The text of json.dumps({name: value, …}, ensure_ascii=False) for each row, built a column
+    # at a time with json's own string encoder and separators (a dumps per row was half of the
+    # parse time).
+    text = None
+    for name in extra:
+        pair = encode_basestring(name) + ": " + frame[name].fillna("").map(encode_basestring).astype(object)
+        text = pair if text is None else text + ", " + pair
+    return pd.Series(("{" + text + "}").tolist(), index=frame.index)
 
 
 def _raw(fields: list[str]) -> str:
