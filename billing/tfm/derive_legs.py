@@ -93,6 +93,10 @@ def validate_and_derive(conn: Connection, header_ids: Sequence[str], business_dt
             )
         ).rowcount
         _describe_batch(conn, batch, business_dt)
+        # Analyzed again now that it holds accounts and rules: with the first statistics (ids
+        # only) the problem checks and the legs' INSERT joined accounts for "one" row, in
+        # nested loops over 200,000.
+        analyze(conn, batch)
         errors = _record_problems(conn, batch, feeds)
         legs = _derive(conn, batch)
         analyze(conn, txn_leg)
