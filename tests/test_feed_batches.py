@@ -15,7 +15,7 @@ from definitions import defs
 from jobs.launch import run_feed_request
 from resources import BillingDatabase, DocumentNotifier, FeedInbox
 from sensors.feeds import feed_sensor
-from tests.world import BUSINESS_DATE, load_world, rows, statuses, write_feed
+from tests.world import BUSINESS_DATE, charge_sums, load_world, rows, statuses, write_feed
 
 FEEDS = {
     "a": ["W1,2026-11-05,A1,WIRE,USD,1234.56,1,"],
@@ -69,9 +69,7 @@ def test_feeds_dropped_together_are_aggregated_in_one_run(world, billing_home, t
     assert statuses(world, ids["a"]) == {"W1": "COMP"}
     assert statuses(world, ids["b"]) == {"W2": "COMP"}
     assert statuses(world, ids["c"]) == {"W3": "COMP", "E1": "EROR"}  # account NOBODY is unknown
-    wires = rows(world, bill_chg, "account_id", "price_item_cd", "txn_count", "txn_volume", "txn_amount",
-                 "charge_amount", order_by=[bill_chg.c.account_id, bill_chg.c.price_item_cd])
-    assert [(a, p, n, D(v), D(amt), D(c)) for a, p, n, v, amt, c in wires] == [
+    assert charge_sums(world) == [
         # W1 (feed a) and W3 (feed c) on one open charge: RITA 1234.56 × 0.001 → 1.23, 0.55 × 0.001 → 0.00
         ("A1", "WIRE_FEE", 2, D(3), D("1235.11"), D("1.23")),
         ("A2", "WIRE_FEE", 1, D(1), D("100.05"), D("0.10")),

@@ -43,7 +43,7 @@ from pathlib import Path
 from dagster import DagsterInstance
 from sqlalchemy import Engine, delete, select
 
-from billing.db.schema import metadata, txn_detail, txn_detail_excp, txn_detail_stg, warehouse_deletion
+from billing.db.schema import bill_chg, metadata, txn_detail, txn_detail_excp, txn_detail_stg, warehouse_deletion
 from billing.feeds.inbox import identify, submit
 from billing.reference.loader import load_reference
 from billing.settings import BillingPaths
@@ -253,6 +253,14 @@ def run_feed(paths: BillingPaths, control: Path, business_date: date = BUSINESS_
     feed = identify(submit(control.with_name(control.name[: -len(".ctl.json")] + ".csv"), control, paths.inbox))
     outcome = run_aggregation(instance or DagsterInstance.ephemeral(), feed, business_date)
     return feed.header_id, outcome
+
+
+def charge_sums(engine: Engine) -> list[tuple]:
+    """Each charge as (account, price item, count, volume, amount, charge amount), Decimals,
+    ordered by account and price item."""
+    found = rows(engine, bill_chg, "account_id", "price_item_cd", "txn_count", "txn_volume", "txn_amount",
+                 "charge_amount", order_by=[bill_chg.c.account_id, bill_chg.c.price_item_cd])
+    return [(a, p, n, Decimal(v), Decimal(amt), Decimal(c)) for a, p, n, v, amt, c in found]
 
 
 def rows(engine: Engine, table, *columns, where=None, order_by=None) -> list[tuple]:
