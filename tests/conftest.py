@@ -84,3 +84,21 @@ def billing_home(tmp_path, monkeypatch, db_url):
     from billing.settings import billing_paths
 
     return billing_paths().ensure()
+
+
+@pytest.fixture
+def pinned_business_day(monkeypatch):
+    """Makes "today" in the business time zone the tests' business date (``world.BUSINESS_DATE``)
+    for tests that mix runs given that date with runs that default to today — the command line's
+    follow-up re-aggregation, the sensors: otherwise the two stamp different processing dates and
+    the test passes only on the day it was written. Patches every module that bound
+    ``business_today`` at import; the command line reads it from ``billing.settings``."""
+    import billing.settings
+    import billing_assets.aggregation
+    import sensors.bill_rebuilds
+    import sensors.reaggregation
+    from tests.world import BUSINESS_DATE
+
+    for module in (billing.settings, billing_assets.aggregation, sensors.bill_rebuilds, sensors.reaggregation):
+        monkeypatch.setattr(module, "business_today", lambda: BUSINESS_DATE)
+    return BUSINESS_DATE

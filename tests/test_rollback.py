@@ -28,7 +28,6 @@ import billing.tfm.rollback
 from billing.cli import main
 from billing.db.schema import bill_chg, txn_leg
 from billing.reference.loader import load_reference
-from billing.settings import business_today
 from billing.tfm.invariants import charge_sqis_match_legs, comp_legs_on_one_charge
 from billing.tfm.pricing import refresh_effective_pricing
 from definitions import defs
@@ -71,7 +70,7 @@ FIX = {
 
 
 @pytest.fixture
-def first_feed(engine, billing_home, tmp_path):
+def first_feed(engine, billing_home, tmp_path, pinned_business_day):
     load_world(engine, tmp_path / "reference")
     instance = DagsterInstance.ephemeral()
     header_id, outcome = run_feed(billing_home, write_feed(tmp_path / "drop", "first", FIRST), instance=instance)
@@ -176,14 +175,15 @@ def test_the_command_refuses_a_from_date_after_the_to_date_and_rolls_back_ignore
     assert transaction_statuses(engine, header_id)["I1"] == "IGNR"
 
 
-def test_the_reaggregation_sensor_runs_each_feed_with_transactions_back_in_staging(engine, first_feed, tmp_path):
+def test_the_reaggregation_sensor_runs_each_feed_with_transactions_back_in_staging(engine, first_feed, tmp_path,
+                                                                                   pinned_business_day):
     header_id, instance = first_feed
     _fix_reference(engine, tmp_path)
     assert run_rollback(instance, {"status": "EROR"}).success
     context = build_sensor_context(instance=instance, resources={"database": BillingDatabase()})
     result = reaggregation_sensor(context)
     assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
-        (header_id, f"reaggregate:{header_id}:1:{business_today()}")]
+        (header_id, f"reaggregate:{header_id}:1:{pinned_business_day}")]
     follow_up(engine, instance)
     assert isinstance(reaggregation_sensor(context), SkipReason)
 
