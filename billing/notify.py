@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import smtplib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from pathlib import Path
 from collections.abc import Callable
@@ -22,6 +22,7 @@ from sqlalchemy import Engine, Table, update
 from billing.errors import BillingError
 
 DEFAULT_SENDER = "billing@localhost"
+SMTP_PASSWORD_ENV = "BILLING_SMTP_PASSWORD"
 
 
 class Notifier(Protocol):
@@ -46,10 +47,13 @@ class OutboxNotifier:
 
 @dataclass(frozen=True)
 class SmtpNotifier:
+    """Sends each message through the SMTP server ``host``, logging in when ``username`` is
+    set. The password stays out of the notifier's repr, which error messages and logs may show."""
+
     host: str
     port: int = 25
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     starttls: bool = False
     transport: str = "smtp"
 
@@ -62,16 +66,19 @@ class SmtpNotifier:
             smtp.send_message(message)
 
 
-def notifier_from_environment(outbox: Path) -> Notifier:
-    """SMTP when ``BILLING_SMTP_HOST`` is set, else the outbox folder."""
-    host = os.environ.get("BILLING_SMTP_HOST")
+def notifier_from_environment(outbox: Path, host: str | None = None, port: int | None = None,
+                              password: str | None = None) -> Notifier:
+    """SMTP when ``host`` is given or ``BILLING_SMTP_HOST`` is set, else the outbox folder.
+    What is given wins over the ``BILLING_SMTP_*`` variables: the Dagster resource passes its
+    configuration, where the password arrives from an ``EnvVar`` resolved in the run itself."""
+    host = host or os.environ.get("BILLING_SMTP_HOST")
     if not host:
         return OutboxNotifier(outbox)
     return SmtpNotifier(
         host=host,
-        port=int(os.environ.get("BILLING_SMTP_PORT", "25")),
+        port=port or int(os.environ.get("BILLING_SMTP_PORT", "25")),
         username=os.environ.get("BILLING_SMTP_USER") or None,
-        password=os.environ.get("BILLING_SMTP_PASSWORD") or None,
+        password=password or os.environ.get(SMTP_PASSWORD_ENV) or None,
         starttls=os.environ.get("BILLING_SMTP_STARTTLS", "N").upper() in ("Y", "YES", "TRUE", "1"),
     )
 

@@ -1,4 +1,11 @@
-"""Where things live: the environment contract of DESIGN §4.1, resolved in one place."""
+"""Where things live: the environment contract of DESIGN §4.1, resolved in one place.
+
+``$BILLING_HOME`` holds customer data — feeds, invoices and their e-mails, payment files,
+warehouse extracts, the SQLite database, the Dagster run logs — so what the platform creates
+there is private to the user it runs as, whatever that process's umask: folders 0o700, the
+SQLite database 0o600. A folder that already exists is left as it is (an administrator may
+have shared one on purpose, e.g. the inbox with the group that delivers feeds).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 BUSINESS_TIMEZONE = "America/Chicago"
+PRIVATE_FOLDER_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+DATABASE_URL_ENV = "BILLING_DATABASE_URL"  # may hold a password: never printed or logged as is (db.engine.display_url)
 
 
 def business_today() -> date:
@@ -47,11 +57,36 @@ class BillingPaths:
     def warehouse(self) -> Path:
         return self.home / "warehouse"
 
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        """``$BILLING_HOME`` and the folders the platform keeps in it."""
+        return self.home, self.inbox, self.processing, self.archive, self.quarantine, self.outbox, self.warehouse
+
     def ensure(self) -> "BillingPaths":
-        for folder in (self.home, self.inbox, self.processing, self.archive, self.quarantine, self.outbox,
-                       self.warehouse):
-            folder.mkdir(parents=True, exist_ok=True)
+        for folder in self.folders:
+            private_folder(folder)
         return self
+
+    def exposed(self) -> list[Path]:
+        """The folders of ``self.folders`` that any user of the machine may enter or read: ones
+        that existed before the platform made them private, or were opened since. (Access for
+        the folders' group is an administrator's choice: it is not counted.)"""
+        return [folder for folder in self.folders if folder.is_dir() and folder.stat().st_mode & 0o007]
+
+
+def private_folder(folder: Path) -> Path:
+    """``folder``, created with any missing parents readable, writable and searchable by this
+    user only (0o700). mkdir's mode is masked by the umask and not applied to parents at all,
+    so each folder created here gets its mode set afterwards; one that already exists keeps its own."""
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    folder.mkdir(parents=True, exist_ok=True)
+    for created in missing:
+        created.chmod(PRIVATE_FOLDER_MODE)
+    return folder
 
 
 def billing_home() -> Path:
@@ -63,7 +98,7 @@ def billing_paths() -> BillingPaths:
 
 
 def database_url() -> str:
-    url = os.environ.get("BILLING_DATABASE_URL")
+    url = os.environ.get(DATABASE_URL_ENV)
     if url:
         return url
     return f"sqlite:///{billing_home() / 'billing.db'}"

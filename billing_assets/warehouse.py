@@ -19,9 +19,8 @@ from billing.errors import BillingError
 from billing.tfm.report import markdown_table
 from billing.warehouse.export import TableExport, export_hour
 from billing.warehouse.layout import hour_name
-from billing.warehouse.target import warehouse_url
 from billing_assets.partitions import hours_partitions
-from resources import BillingDatabase, FeedInbox
+from resources import BillingDatabase, FeedInbox, Warehouse
 
 GROUP = "warehouse"
 PREVIEW_ROWS = 5
@@ -60,9 +59,10 @@ def sync_asset(name: str, tables: tuple[str, ...], what: str) -> AssetsDefinitio
            description=f"{name}: {what} changed in the hour ({', '.join(tables)}: rows and tombstones) to "
            "warehouse/<table>/hour=<UTC hour>Z.parquet and, with BILLING_WAREHOUSE_URL, to the warehouse database "
            "(newer changed_at wins, a tombstone deletes). Incremental, timestamp-based, idempotent per hour.")
-    def _sync(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox) -> MaterializeResult:
+    def _sync(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox,
+              warehouse: Warehouse) -> MaterializeResult:
         hour = context.partition_time_window.start
-        paths, target = inbox.paths(), warehouse_url()
+        paths, target = inbox.paths(), warehouse.database_url()
         try:
             batch_size = inbox.operations_config().database_config.transaction_settings.batch_size
             exports = export_hour(database.engine(), paths.warehouse, hour, tables, target, chunk_rows=batch_size)

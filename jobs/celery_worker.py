@@ -18,7 +18,7 @@ import definitions  # noqa: F401  the code location, loaded once before the pool
 from jobs.executors import CelerySettings
 
 settings = CelerySettings.from_environment()
-app = make_app(CeleryExecutor.for_cli(**settings.executor_config()).app_args())
+app = make_app(CeleryExecutor.for_cli(**settings.app_config()).app_args())
 # make_app declares dagster-celery's "dagster" queue only; the steps come on ours.
 app.conf.task_queues = [Queue(settings.queue, routing_key=f"{settings.queue}.#",
                               queue_arguments={"x-max-priority": 10})]

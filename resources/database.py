@@ -5,6 +5,7 @@ from functools import lru_cache
 from typing import Optional
 
 from dagster import ConfigurableResource
+from pydantic import Field
 from sqlalchemy import Engine
 
 from billing.db.engine import make_engine
@@ -20,10 +21,13 @@ def _engine(url: str) -> Engine:
 class BillingDatabase(ConfigurableResource):
     """SQLite under ``$BILLING_HOME`` by default; PostgreSQL through ``BILLING_DATABASE_URL``.
 
-    ``url`` overrides both (set it from an ``EnvVar`` so that passwords stay out of config).
+    ``url`` overrides both. The Definitions give it as ``EnvVar("BILLING_DATABASE_URL")`` when
+    that is set (resources/secrets.py): the URL may hold a password, so it is never config by value.
     """
 
-    url: Optional[str] = None
+    url: Optional[str] = Field(default=None, repr=False, description=(
+        "The billing database (SQLAlchemy URL; it may hold a password: give it as an EnvVar). "
+        "Unset: BILLING_DATABASE_URL, else SQLite under $BILLING_HOME."))
 
     def engine(self) -> Engine:
         return _engine(self.url or database_url())

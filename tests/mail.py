@@ -1,5 +1,6 @@
 """A real SMTP server on loopback (aiosmtpd) that the platform is pointed at, as production
-would be; it can refuse the first messages it is given, like a mail server having a bad minute."""
+would be; it can refuse the first messages it is given, like a mail server having a bad minute,
+and require a login, like a relay that takes mail only from its users."""
 
 import socket
 from contextlib import contextmanager
@@ -8,6 +9,7 @@ from email.policy import default
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Mailbox:
@@ -33,10 +35,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _only(login: str, password: str):
+    """An aiosmtpd authenticator accepting ``login`` with ``password`` and nothing else."""
+    def check(_server, _session, _envelope, _mechanism, auth_data) -> AuthResult:
+        return AuthResult(success=isinstance(auth_data, LoginPassword) and auth_data.login == login.encode()
+                          and auth_data.password == password.encode())
+    return check
+
+
 @contextmanager
-def serving(mailbox: Mailbox, port: int):
-    """A real SMTP server on 127.0.0.1:``port`` handing what it accepts to ``mailbox``, for the block."""
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+def serving(mailbox: Mailbox, port: int, credentials: tuple[str, str] | None = None):
+    """A real SMTP server on 127.0.0.1:``port`` handing what it accepts to ``mailbox``, for the
+    block; with ``credentials`` (login, password) it takes mail only after that login (AUTH over
+    plain SMTP: loopback only)."""
+    auth = {} if credentials is None else {"auth_required": True, "auth_require_tls": False,
+                                           "authenticator": _only(*credentials)}
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **auth)
     controller.start()
     try:
         yield mailbox

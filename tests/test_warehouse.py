@@ -12,7 +12,7 @@ from decimal import Decimal as D
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, EnvVar, materialize
 from sqlalchemy import delete, insert, select, update
 
 from billing.db.engine import make_engine
@@ -23,7 +23,7 @@ from billing.warehouse.layout import MONEY, hour_file
 from billing.warehouse.state import warehouse_state
 from billing.warehouse.target import WAREHOUSE_URL_ENV
 from billing_assets.warehouse import billing_data_sync, contract_data_sync, customer_data_sync, payment_data_sync
-from resources import BillingDatabase, FeedInbox
+from resources import BillingDatabase, FeedInbox, Warehouse
 from tests.closeofday_world import ACCOUNT_HEADER, completed_bill, load
 from tests.world import rows
 
@@ -221,7 +221,8 @@ def test_the_assets_export_the_partition_hour(world, billing_home, db_url, tmp_p
     result = materialize(
         [customer_data_sync, contract_data_sync, billing_data_sync, payment_data_sync],
         partition_key="2026-03-10-14:00", instance=DagsterInstance.ephemeral(),
-        resources={"database": BillingDatabase(url=db_url), "inbox": FeedInbox(home=str(billing_home.home))})
+        resources={"database": BillingDatabase(url=db_url), "inbox": FeedInbox(home=str(billing_home.home)),
+                   "warehouse": Warehouse(url=EnvVar(WAREHOUSE_URL_ENV))})  # as the Definitions give it
     assert result.success
     metadata = {node: result.asset_materializations_for_node(node)[0].metadata
                 for node in ("customer_data_sync", "contract_data_sync", "billing_data_sync", "payment_data_sync")}

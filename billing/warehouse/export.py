@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Column, Connection, Engine, String, Table, and_, select, type_coerce
 
-from billing.db.engine import make_engine, normalize_url
+from billing.db.engine import make_engine, same_database
 from billing.db.schema import warehouse_deletion
 from billing.errors import BillingError
 from billing.warehouse.layout import EXPORTED, arrow_schema, hour_file, hour_name, key_of
@@ -142,7 +142,7 @@ def export_hour(source: Engine, folder: Path, hour: datetime, tables: tuple[str,
     start = hour.astimezone(timezone.utc)
     target_engine = None
     if warehouse_url:
-        if normalize_url(warehouse_url) == source.url.render_as_string(hide_password=False):
+        if same_database(warehouse_url, source.url):
             raise WarehouseExportError("BILLING_WAREHOUSE_URL names the billing database itself; point it at the "
                                        "warehouse database (or unset it to write Parquet files only).")
         target_engine = make_engine(warehouse_url)
