@@ -15,20 +15,21 @@ from pathlib import Path
 import click
 from sqlalchemy import inspect
 
-from billing.db.engine import make_engine
-from billing.errors import BillingError
+from billing.db.engine import display_url, make_engine
+from billing.errors import BillingError, DatabaseUnavailable
 from billing.settings import billing_paths, database_url
 
 from billing.demo.catalog import SAMPLE_REFERENCE_DIR as SAMPLE_REFERENCE
 
 
 class _Group(click.Group):
-    """Turns BillingError into a one-line message and exit code 2."""
+    """Turns BillingError — and a database that went away — into a one-line message and exit
+    code 2."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except BillingError as error:
+        except (BillingError, DatabaseUnavailable) as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
 
@@ -89,6 +90,9 @@ def _audit(config, role: str | None, event: str, subject: str, outcome: str, det
         engine = _engine()
     except BillingError:
         return
+    except SQLAlchemyError as error:  # the database is down: the command has said so already
+        click.echo(f"warning: the audit trail could not be written ({error})", err=True)
+        return
     try:
         with engine.begin() as conn:
             note_configuration(conn, config, config_path(billing_paths().home), operator_name())
@@ -108,7 +112,8 @@ def _engine(create: bool = False):
 
         upgrade(engine)
     elif "alembic_version" not in inspect(engine).get_table_names():
-        raise BillingError(f"the billing database at {engine.url!r} has no schema yet: run `billing init` first")
+        raise BillingError(f"the billing database at {display_url(engine.url)} has no schema yet: run `billing init` "
+                           "first")
     return engine
 
 
@@ -140,7 +145,11 @@ def init() -> None:
 
     paths = billing_paths().ensure()
     done = upgrade(make_engine(database_url()))
-    click.echo(f"billing database {done} ({database_url()}); BILLING_HOME is {paths.home}")
+    click.echo(f"billing database {done} ({display_url(database_url())}); BILLING_HOME is {paths.home}")
+    exposed = paths.exposed()
+    if exposed:
+        click.echo(f"warning: any user of this machine may open {', '.join(map(str, exposed))}, which hold customer "
+                   "data: `chmod o-rwx` them (README, Production: permissions of $BILLING_HOME)", err=True)
 
 
 @main.group(cls=_Group)
@@ -219,7 +228,10 @@ def _process(control_file: Path, business_date: date | None) -> bool:
 
     feed_found = stage_for_processing(control_file)
     outcome = run_aggregation(dagster_instance(), feed_found, business_date)
-    _print_feed(feed_found.header_id)
+    try:
+        _print_feed(feed_found.header_id)
+    except DatabaseUnavailable as unavailable:  # what failed the run, likely: the run's outcome says it
+        click.echo(f"feed {feed_found.header_id}: its state cannot be read now ({unavailable})", err=True)
     return _print_outcome("run", outcome)
 
 
@@ -613,7 +625,7 @@ def demo(feed_count: int, rows: int, reference_folder: Path) -> None:
 
     paths = billing_paths().ensure()
     _engine(create=True)
-    click.echo(f"BILLING_HOME {paths.home}; database {database_url()}")
+    click.echo(f"BILLING_HOME {paths.home}; database {display_url(database_url())}")
     ok = _load_reference(reference_folder)
     for control in write_demo_feeds(paths.home / "demo_feeds", feed_count, rows):
         ok = _process(control, DEMO_BUSINESS_DATE) and ok

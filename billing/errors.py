@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
 
 class BillingError(Exception):
     """A problem the operator can act on; the CLI prints it without a traceback."""
@@ -21,3 +23,10 @@ class ReferenceDataError(BillingError):
 
 class FeedRejected(BillingError):
     """A feed that cannot be read at all; its files go to quarantine with this reason."""
+
+
+class DatabaseUnavailable(SQLAlchemyError):
+    """The PostgreSQL server went away under a statement, or cannot be reached at all (a
+    restart, a crash, the network). Not a refusal: a job's retry policy retries the step, and
+    it succeeds once the server answers again. (An ``SQLAlchemyError``, so that code handling
+    database errors handles this one too.)"""

@@ -9,14 +9,17 @@ from typing import Optional
 
 from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult, JobDefinition, RunRequest
 
+from billing.errors import DatabaseUnavailable
 from billing.feeds.inbox import Feed, identify, submit
-from billing.settings import billing_paths, dagster_home
+from billing.settings import billing_paths, dagster_home, private_folder
 from billing_assets.aggregation import CONTROL_FILE_TAG
 from billing_assets.partitions import feeds_partitions, payment_files_partitions
 
 
-# The console shows warnings and errors only; the instance's event log keeps every event.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The console shows nothing of Dagster's own logging — a failed step there comes with its stack
+# trace —; the command prints the outcome itself (each failed step's message, each failed
+# check). The instance's event log keeps every event for the UI.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,9 @@ class RunOutcome:
 
 
 def dagster_instance() -> DagsterInstance:
-    home = dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
+    """The instance of ``$DAGSTER_HOME``; created private (0o700) when missing, as it keeps the
+    runs' event logs and captured output."""
+    home = private_folder(dagster_home())
     (home / "dagster.yaml").touch()  # default SQLite storage under DAGSTER_HOME
     os.environ["DAGSTER_HOME"] = str(home)
     return DagsterInstance.get()
@@ -53,11 +57,14 @@ def _outcome(result: ExecuteInProcessResult) -> RunOutcome:
 
 
 def _root_message(error) -> str:
-    """The innermost cause: what went wrong, not Dagster's "error while executing op" wrapper."""
+    """The innermost cause: what went wrong, not Dagster's "error while executing op" wrapper;
+    but a database that went away as ``DatabaseUnavailable`` says it, not as its driver does."""
     if error is None:
         return "failed"
-    while error.cause is not None:
+    while error.cause is not None and error.cls_name != DatabaseUnavailable.__name__:
         error = error.cause
+    if error.cls_name == DatabaseUnavailable.__name__:
+        return error.message.split(": ", 1)[-1].strip()  # without the class name
     return error.message.split("\n[SQL:")[0].strip()  # SQLAlchemy appends the statement
 
 

@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from billing.db.money import register_sqlite_functions
 from billing.db.schema import id_allocator
+from billing.errors import DatabaseUnavailable
+from billing.settings import PRIVATE_FILE_MODE, private_folder
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def normalize_url(url: str) -> str:
+def normalize_url(url: str | URL) -> str:
     """``postgresql://`` means psycopg 3 to SQLAlchemy 2.1; we ship psycopg2 (DAGSTER_NOTES)."""
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg2")
     return parsed.render_as_string(hide_password=False)
+
+
+def display_url(url: str | URL) -> str:
+    """``url`` fit to print, log or keep: its password masked (``***``). A database URL may
+    carry one (``BILLING_DATABASE_URL``, ``BILLING_WAREHOUSE_URL``); one that does not parse is
+    not shown at all, since where its password sits is unknown."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(a database URL that does not parse)"
+
+
+def same_database(first: str | URL, second: str | URL) -> bool:
+    """Whether two URLs name the same database, whichever credentials each logs in with."""
+    def where(url: str | URL):
+        parsed = make_url(normalize_url(url))
+        return parsed.drivername, parsed.host, parsed.port, parsed.database
+
+    return where(first) == where(second)
 
 
 @dataclass(frozen=True)
@@ -43,20 +66,47 @@ def make_engine(url: str, settings: EngineSettings | None = None) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     if settings is None:
-        return create_engine(url, pool_pre_ping=True, future=True)
-    options = f"-c statement_timeout={settings.statement_timeout_s * 1000}" if settings.statement_timeout_s else ""
-    return create_engine(
-        url, pool_pre_ping=True, future=True, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
-        pool_timeout=settings.pool_timeout_s, pool_recycle=settings.pool_recycle_s,
-        isolation_level=settings.isolation_level,
-        connect_args={"connect_timeout": settings.pool_timeout_s, **({"options": options} if options else {})},
-    )
+        engine = create_engine(url, pool_pre_ping=True, future=True)
+    else:
+        options = f"-c statement_timeout={settings.statement_timeout_s * 1000}" if settings.statement_timeout_s else ""
+        engine = create_engine(
+            url, pool_pre_ping=True, future=True, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
+            pool_timeout=settings.pool_timeout_s, pool_recycle=settings.pool_recycle_s,
+            isolation_level=settings.isolation_level,
+            connect_args={"connect_timeout": settings.pool_timeout_s, **({"options": options} if options else {})},
+        )
+    event.listen(engine, "handle_error", _database_unavailable)
+    return engine
+
+
+def _database_unavailable(context) -> None:
+    """A connection the server dropped under a statement (a restart, a crash), or one it did not
+    open, becomes ``DatabaseUnavailable``: what happened, to which database, and what to do —
+    rather than the driver's "server closed the connection unexpectedly". SQLAlchemy still
+    invalidates the connection, and the pool's pre-ping reconnects quietly on its own."""
+    if context.is_pre_ping:
+        return
+    lost = context.is_disconnect
+    refused = context.connection is None and isinstance(context.sqlalchemy_exception, OperationalError)
+    if not (lost or refused):
+        return
+    where = context.engine.url.render_as_string(hide_password=True)  # (no engine only in a pre-ping)
+    reason = next((line.strip() for line in str(context.original_exception).splitlines() if line.strip()), "")
+    if lost:
+        raise DatabaseUnavailable(
+            f"the connection to the database {where} was lost ({reason}). The server rolls back a transaction "
+            "whose connection is cut (or, cut while committing, commits it whole): nothing is half-written. Once "
+            "the database answers again, run it again — the same command, or re-execute the run: every step is "
+            "idempotent.")
+    raise DatabaseUnavailable(
+        f"the database {where} cannot be reached ({reason}): start the database server (or correct the URL, "
+        "BILLING_DATABASE_URL), then run it again.")
 
 
 def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _private_database_file(Path(database))
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
@@ -77,6 +127,17 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite database file, when missing, readable by this user only (0o600), in a
+    private folder: SQLite gives its -wal and -shm files the database file's mode, and would
+    otherwise create all three as the umask allows."""
+    private_folder(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
 
 
 def allocate_ids(conn: Connection, name: str, count: int) -> int:
