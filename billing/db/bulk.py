@@ -14,12 +14,15 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
         return 0
     columns = list(frame.columns)
     if conn.dialect.name == "postgresql":
+        null = _null_marker(frame)
         buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
+        # Lines end in \r\n so that the csv writer quotes a value holding a lone \r too (COPY
+        # refuses an unquoted carriage return; a feed's cell may hold one).
+        frame.to_csv(buffer, index=False, header=False, na_rep=null, lineterminator="\r\n")
         buffer.seek(0)
         cursor = conn.connection.driver_connection.cursor()
         cursor.copy_expert(
-            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer
+            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '{null}')", buffer
         )
         cursor.close()
     else:
@@ -27,6 +30,16 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
         rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", list(rows))
     return len(frame)
+
+
+def _null_marker(frame: pd.DataFrame) -> str:
+    """COPY's NULL string, written unquoted for missing values: ``\\N``, unless a value is that
+    very text (a feed's cell may say ``\\N``: it is data, not NULL), then ``\\N\\N``, …"""
+    text = [frame[name] for name in frame.columns if not pd.api.types.is_numeric_dtype(frame[name])]
+    marker = "\\N"
+    while any((column == marker).any() for column in text):
+        marker += "\\N"
+    return marker
 
 
 def analyze(conn: Connection, table: Table) -> None:

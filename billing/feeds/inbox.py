@@ -63,6 +63,8 @@ def find(inbox: Path, header_id: str) -> Feed | None:
 
 def submit(data_path: Path, control_path: Path, inbox: Path) -> Path:
     """Place a feed in the inbox atomically: the data file first, the control file last."""
+    if not control_path.name.endswith(CONTROL_SUFFIX):  # the sensor would never see it
+        raise FeedRejected(f"control file {control_path.name} must be named NAME{CONTROL_SUFFIX}")
     control = read_control(control_path)
     if data_path.resolve() != control.data_path.resolve() and data_path.name != control.data_file:
         raise FeedRejected(
@@ -100,6 +102,8 @@ def quarantine(control_path: Path, reason: str, quarantine_root: Path, name: str
 
 def quarantine_files(files: list[Path], reason: str, quarantine_root: Path, name: str) -> Path:
     """Move files into a new folder ``quarantine/<name>`` (``<name>.2``… when taken) with the reason."""
+    if name in ("", ".", ".."):  # a file named ".ctl.json": its folder must still be one inside quarantine/
+        name = "unnamed"
     return file_with_reason(files, _free_folder(quarantine_root / name), reason)
 
 

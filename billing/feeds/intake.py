@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from billing.db.schema import txn_header
 from billing.errors import FeedRejected
+from billing.feeds.control import CONTROL_SUFFIX
 from billing.feeds.inbox import Feed, file_with_reason, find, identify, move_files, scan
 from billing.settings import BillingPaths
 from billing.tfm.upload import UploadResult, existing_upload, upload_feed
@@ -69,9 +70,11 @@ def rejected_at_upload(engine: Engine, header_id: str) -> bool:
 def retire_duplicate(paths: BillingPaths, feed: Feed) -> Path | None:
     """Re-dropped bytes of a feed already uploaded: move them beside the original — archived,
     or quarantined when it was unreadable — into ``redropped/``, so the inbox only holds new
-    work. Returns that folder, or None while the original is still being staged."""
+    work. Returns that folder, or None while the original is still being staged. The copy may
+    bear another name: the same bytes are the same feed, and any control file filed with the
+    original says it is filed."""
     for root in (paths.archive, paths.quarantine):
         original = root / feed.header_id
-        if (original / feed.control.path.name).is_file():
+        if any(path.is_file() for path in original.glob(f"*{CONTROL_SUFFIX}")):
             return move_files(feed.files, original / "redropped")
     return None

@@ -4,7 +4,7 @@ Every data row becomes exactly one staging row. A row that cannot be parsed is k
 raw text in ``raw_record`` and the reasons in ``parse_error`` — and becomes ``INVL`` in
 C1-TXNIP; nothing is dropped silently. Parsing is vectorised over each chunk with pandas;
 values stay text (decimals in canonical form) so no number ever passes through a float.
-A file that cannot be read at all (not UTF-8, missing or repeated columns) raises
+A file that cannot be read at all (not UTF-8, a NUL byte, missing or repeated columns) raises
 :class:`~billing.errors.FeedRejected` naming the file and the reason.
 """
 
@@ -25,8 +25,10 @@ REQUIRED_COLUMNS = ("external_txn_id", "txn_datetime", "account_id", "product_co
 OPTIONAL_COLUMNS = ("channel", "reference")
 DEFAULT_CHUNK_ROWS = 50_000
 
-_ISO_DATETIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
-_DECIMAL = r"[+-]?(?:\d{1,18}(?:\.\d{0,12})?|\.\d{1,12})"
+# [0-9], not \d: \d also matches other scripts' digits (Arabic-Indic ٣), which no database reads as a number.
+_ISO_DATETIME = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                 r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?")
+_DECIMAL = r"[+-]?(?:[0-9]{1,18}(?:\.[0-9]{0,12})?|\.[0-9]{1,12})"
 _CURRENCY = r"[A-Za-z]{3}"
 
 _STAGED_NAME = {"txn_datetime": "txn_dttm"}
@@ -56,6 +58,7 @@ STAGING_COLUMNS = (
 
 def read_feed(path: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """Yield DataFrames with :data:`STAGING_COLUMNS`, ``chunk_rows`` data rows at most each."""
+    _check_no_nul(path)
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         try:
             reader = csv.reader(handle)
@@ -78,6 +81,21 @@ def read_feed(path: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.D
             raise FeedRejected(f"data file {path.name} is not UTF-8 text (byte {exc.start} of a block is invalid)") from None
         except csv.Error as exc:
             raise FeedRejected(f"data file {path.name} is not readable CSV: {exc}") from None
+
+
+def _check_no_nul(path: Path) -> None:
+    """A NUL byte makes no CSV text (it is a UTF-16 or binary file) and no text column holds it."""
+    line = 1
+    with path.open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            at = block.find(b"\0")
+            if at >= 0:
+                line += block.count(b"\n", 0, at)
+                raise FeedRejected(
+                    f"data file {path.name} holds a NUL byte on line {line}: it is not UTF-8 CSV text "
+                    "(UTF-16? binary?); save it as UTF-8 CSV and submit it again"
+                )
+            line += block.count(b"\n")
 
 
 def _check_header(path: Path, header: list[str]) -> None:

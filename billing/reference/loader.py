@@ -127,6 +127,10 @@ def _parse_file(spec: FileSpec, data: bytes) -> tuple[list[Row], list[Problem]]:
         byte = data[exc.start]
         reason = f"not valid UTF-8 (byte 0x{byte:02x}); save the file as UTF-8"
         return [], [Problem(spec.filename, reason, line)]
+    if "\0" in text:  # no text column holds it: a UTF-16 or binary file
+        line = text[: text.index("\0")].count("\n") + 1
+        reason = "holds a NUL character, so it is not UTF-8 text; save the file as UTF-8"
+        return [], [Problem(spec.filename, reason, line)]
     reader = csv.reader(io.StringIO(text, newline=""))
     problems: list[Problem] = []
     rows: list[Row] = []

@@ -73,6 +73,9 @@ class Column:
 def _parse_int(cell: str) -> int:
     if not _INT.fullmatch(cell):
         raise ValueError(f"'{cell}' is not a whole number (e.g. 12)")
+    digits = len(cell.lstrip("-").lstrip("0"))
+    if digits > len(str(_INT_LIMIT)):  # int() of thousands of digits would give advice for programmers
+        raise ValueError(f"a whole number of {digits} digits is out of range (at most {len(str(_INT_LIMIT))} digits)")
     return int(cell)
 
 
