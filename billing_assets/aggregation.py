@@ -32,6 +32,7 @@ from billing.tfm.report import charges_by_status, legs_by_status, markdown_table
 from billing.tfm.summaries import build_summaries
 from billing_assets.failures import config_date
 from billing_assets.feed_batches import batch_summary, combined, each_feed, feeds_of_run, feeds_transaction
+from billing_assets.feed_exclusion import refuse_while_cancelling
 from billing_assets.partitions import feeds_partitions
 from billing_assets.pools import CHARGES_POOL
 from resources import BillingDatabase, FeedInbox
@@ -59,6 +60,7 @@ def feed_metadata(conn, header_ids: Sequence[str]) -> dict:
 )
 def staged_feed(context: AssetExecutionContext, database: BillingDatabase, inbox: FeedInbox) -> MaterializeResult:
     keys = feeds_of_run(context)
+    refuse_while_cancelling(context, keys)
     paths = inbox.paths()
     hint = context.run.tags.get(CONTROL_FILE_TAG)
     waiting = waiting_feeds(paths) if len(keys) > 1 else None

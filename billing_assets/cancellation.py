@@ -2,20 +2,33 @@
 
 Launched by ``billing feed cancel``, by a cancellation request file in the inbox (the
 cancellation sensor), or from the UI by materializing these assets for the feed's partition.
-Refused — nothing changed — while the feed's charges are on an invoiced bill.
+Refused — nothing changed — while the feed's charges are on an invoiced bill, and while an
+earlier run is aggregating the feed (``feed_exclusion``).
 """
 
+from collections.abc import Callable
+
 from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset
+from sqlalchemy import Connection
 
 from billing.tfm.cancellation import cancel_charges, cancel_feed, delete_pending_bills
 from billing_assets.aggregation import aggregation_cleanup, feed_metadata
 from billing_assets.closeofday import pending_bills
 from billing_assets.failures import step_in_transaction
+from billing_assets.feed_exclusion import refuse_while_aggregating
 from billing_assets.partitions import feeds_partitions
 from billing_assets.pools import CHARGES_POOL
 from resources import BillingDatabase
 
 GROUP = "cancellation"
+
+
+def _cancellation_step(context: AssetExecutionContext, database: BillingDatabase,
+                       step: Callable[[Connection, str], dict]) -> MaterializeResult:
+    """``step(conn, header_id)`` in one transaction, once no earlier run is aggregating the feed."""
+    header_id = context.partition_key
+    refuse_while_aggregating(context, [header_id])
+    return step_in_transaction(database, lambda conn: step(conn, header_id))
 
 
 @asset(
@@ -28,7 +41,7 @@ GROUP = "cancellation"
     "their segments (listed in deleted_bill, rebuilt when their day's close of day runs again).",
 )
 def feed_bills_deleted(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    return step_in_transaction(database, lambda conn: delete_pending_bills(conn, context.partition_key))
+    return _cancellation_step(context, database, delete_pending_bills)
 
 
 @asset(
@@ -41,7 +54,7 @@ def feed_bills_deleted(context: AssetExecutionContext, database: BillingDatabase
     "charges are deleted, aggregated charges recomputed from other feeds' legs, deleted when none is left.",
 )
 def feed_charges_cancelled(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    return step_in_transaction(database, lambda conn: cancel_charges(conn, context.partition_key))
+    return _cancellation_step(context, database, cancel_charges)
 
 
 @asset(
@@ -53,6 +66,5 @@ def feed_charges_cancelled(context: AssetExecutionContext, database: BillingData
     "its transactions, staged ones included, CNCL; exceptions and rollback entries removed.",
 )
 def cancelled_feed(context: AssetExecutionContext, database: BillingDatabase) -> MaterializeResult:
-    header_id = context.partition_key
-    return step_in_transaction(database, lambda conn: {**cancel_feed(conn, header_id),
-                                                       **feed_metadata(conn, [header_id])})
+    return _cancellation_step(context, database, lambda conn, header_id: {**cancel_feed(conn, header_id),
+                                                                          **feed_metadata(conn, [header_id])})

@@ -7,7 +7,8 @@ all the feeds of the run at once: the TFM steps take a list of feeds and are set
 it, in one database transaction (``feeds_transaction``); upload and header validation, which
 read each feed's own files and control totals, go feed by feed (``each_feed``). A batch's
 metadata adds the number of feeds and a table of them; a run of one feed reports exactly
-what the step returned.
+what the step returned. Both helpers first make sure no earlier run is cancelling one of
+the run's feeds (``feed_exclusion``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, Engine, select
 from billing.db.schema import txn_header
 from billing.tfm.report import markdown_table, transactions_by_feed
 from billing.tfm.upload import feed_header
+from billing_assets.feed_exclusion import refuse_while_cancelling
 from resources import BillingDatabase
 
 # A column of the by-feed table: a count, or a short code such as a status.
@@ -55,6 +57,7 @@ def feeds_to_process(context, engine: Engine) -> list[str]:
 
 def each_feed(context, database: BillingDatabase, step: Callable[[Connection, str], dict]) -> dict[str, dict]:
     """``step(conn, header_id)`` for every feed to process, each in its own transaction."""
+    refuse_while_cancelling(context, feeds_of_run(context))
     engine = database.engine()
     results = {}
     for key in feeds_to_process(context, engine):
@@ -66,6 +69,7 @@ def each_feed(context, database: BillingDatabase, step: Callable[[Connection, st
 @contextmanager
 def feeds_transaction(context, database: BillingDatabase) -> Iterator[tuple[Connection, list[str]]]:
     """One database transaction for the step over the run's feeds to process."""
+    refuse_while_cancelling(context, feeds_of_run(context))
     engine = database.engine()
     feeds = feeds_to_process(context, engine)
     with engine.begin() as conn:

@@ -138,7 +138,9 @@ def waiting_session(engine: Engine, process: subprocess.Popen, log: Path, timeou
     while time.monotonic() < deadline:
         with engine.connect() as conn:
             found = conn.execute(text(
-                "SELECT pid, query FROM pg_stat_activity WHERE application_name = :app AND wait_event_type = 'Lock'"
+                # this database's only: another test run on the server may be waiting too
+                "SELECT pid, query FROM pg_stat_activity WHERE application_name = :app "
+                "AND datname = current_database() AND wait_event_type = 'Lock'"
             ), {"app": RUN_APPLICATION}).first()
             if found is not None:
                 written = conn.execute(text(
