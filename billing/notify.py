@@ -8,6 +8,7 @@ sent again after a crash carries the same id and can be recognised as a duplicat
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import smtplib
 from dataclasses import dataclass, field
@@ -48,7 +49,10 @@ class OutboxNotifier:
 @dataclass(frozen=True)
 class SmtpNotifier:
     """Sends each message through the SMTP server ``host``, logging in when ``username`` is
-    set. The password stays out of the notifier's repr, which error messages and logs may show."""
+    set — over STARTTLS only, unless the server is on this machine (a plain login would send
+    the password in clear), and STARTTLS a server does not offer fails the send rather than
+    falling back. The password stays out of the notifier's repr, which error messages and
+    logs may show."""
 
     host: str
     port: int = 25
@@ -58,12 +62,24 @@ class SmtpNotifier:
     transport: str = "smtp"
 
     def send(self, message: Message, name: str) -> None:
+        if self.username and not self.starttls and not _loopback(self.host):
+            raise smtplib.SMTPException(
+                f"not logging in to the SMTP server {self.host} as {self.username} without STARTTLS: the password "
+                "would cross the network in clear; set BILLING_SMTP_STARTTLS=Y (the server must offer it)")
         with smtplib.SMTP(self.host, self.port, timeout=60) as smtp:
             if self.starttls:
                 smtp.starttls()
             if self.username:
                 smtp.login(self.username, self.password or "")
             smtp.send_message(message)
+
+
+def _loopback(host: str) -> bool:
+    """The server runs on this machine (a local relay): a login to it never crosses a network."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def notifier_from_environment(outbox: Path, host: str | None = None, port: int | None = None,

@@ -44,7 +44,8 @@ def _refuse(context: AssetExecutionContext, keys: list[str], job_name: str, asse
             busy_with: str, advice: str) -> None:
     for header_id, run in earlier_runs_on_partitions(context.instance, context.run_id, keys, job_name, assets):
         raise Failure(description=f"feed {header_id} is being {busy_with} by run {run.run_id} "
-                      f"({run.status.value}, launched before this one): nothing was changed; {advice}",
+                      f"({run.status.value}, launched before this one): nothing was changed; {advice} (a run "
+                      "whose process was killed stays STARTED until it is terminated from its page in the UI)",
                       allow_retries=False)
 
 

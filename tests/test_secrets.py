@@ -338,3 +338,27 @@ def test_billing_init_makes_billing_home_private_and_warns_of_one_left_open(tmp_
     assert result.exit_code == 0
     assert f"warning: any user of this machine may open {shared}, {shared / 'inbox'}, which hold" in result.output
     assert _mode(shared / "archive") == 0o700  # what it creates is private; what it found is left alone
+
+
+def test_a_login_crosses_the_network_only_over_starttls():
+    """The SMTP password is never sent in clear: a login to a server on another machine
+    without STARTTLS is refused before anything is connected (a connection attempt to the
+    unresolvable host would raise OSError instead), and a server that does not offer STARTTLS
+    fails the send rather than taking a plain login."""
+    import smtplib
+
+    from billing.notify import SmtpNotifier, text_message
+
+    message = text_message("invoice", "u1@example.com", "invoice-1", "body")
+    remote = SmtpNotifier("smtp.example.com", 587, username="billing", password="s3cret-smtp")
+    with pytest.raises(smtplib.SMTPException, match="set BILLING_SMTP_STARTTLS=Y") as refused:
+        remote.send(message, "invoice-1")
+    assert "s3cret-smtp" not in str(refused.value)
+
+    port = free_port()
+    with serving(Mailbox(), port) as mailbox:
+        with pytest.raises(smtplib.SMTPNotSupportedError, match="STARTTLS"):
+            SmtpNotifier("127.0.0.1", port, username="billing", password="s3cret-smtp", starttls=True).send(
+                message, "invoice-1")
+        SmtpNotifier("127.0.0.1", port).send(message, "invoice-1")  # a local relay, no login: as before
+    assert [m["Message-ID"] for m in mailbox.messages] == ["<invoice-1@billing.local>"]
