@@ -58,6 +58,22 @@ from tests.world import BUSINESS_DATE, charge_sums, load_world, rows, write_feed
 SECOND_ROWS = [*ERROR_ROWS, "W4,2026-11-15,A1,WIRE,USD,10.00,1,", "T3,2026-11-16,A1,ATM,USD,60.00,2,"]
 
 
+def second_feed_to_process(engine, tmp_path: Path) -> tuple[Path, dict[str, list[tuple]]]:
+    """The second feed's control file, and the tables once both feeds are processed without
+    interruption; the database is then set back to the first feed alone, for the run that
+    will be interrupted."""
+    first = write_feed(tmp_path / "drop", "first", HAPPY_ROWS)
+    second = write_feed(tmp_path / "drop", "second", SECOND_ROWS)
+    load_world(engine, tmp_path / "reference")
+    feed_process(first)
+    feed_process(second)
+    clean = tables(engine, stamps=False)
+    empty_database(engine)
+    load_world(engine, tmp_path / "reference")
+    feed_process(first)
+    return second, clean
+
+
 AGGREGATION_KILLS = {
     # The header row is in (and its feed number counted); the COPY of the rows waits.
     "upload": KillPoint("staged_feed", ("LOCK TABLE txn_detail_stg IN EXCLUSIVE MODE",),
@@ -80,17 +96,8 @@ def test_a_feed_run_killed_inside_a_step_then_run_again_ends_like_a_clean_run(en
     the same command again ends with every billing table as one uninterrupted run leaves it —
     the same ids too: the killed transaction gave its counters back — and the feed's files
     archived."""
-    first = write_feed(tmp_path / "drop", "first", HAPPY_ROWS)
-    second = write_feed(tmp_path / "drop", "second", SECOND_ROWS)
+    second, clean = second_feed_to_process(engine, tmp_path)
     header_id = identify(second).header_id
-    load_world(engine, tmp_path / "reference")
-    feed_process(first)
-    feed_process(second)
-    clean = tables(engine, stamps=False)
-
-    empty_database(engine)
-    load_world(engine, tmp_path / "reference")
-    feed_process(first)
     killed_inside(engine, AGGREGATION_KILLS[point], ["feed", "process", str(second), "--business-date",
                                                      BUSINESS_DATE.isoformat()], tmp_path / "killed-run.log")
 

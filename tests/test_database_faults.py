@@ -30,9 +30,8 @@ from billing.feeds.inbox import identify
 from billing.settings import billing_paths
 from tests.crash import empty_database, feed_process, stopped_inside, tables
 from tests.mail import free_port
-from tests.test_aggregation import HAPPY_ROWS
-from tests.test_crash_safety import AGGREGATION_KILLS, SECOND_ROWS
-from tests.world import BUSINESS_DATE, load_world, write_feed
+from tests.test_crash_safety import AGGREGATION_KILLS, second_feed_to_process
+from tests.world import BUSINESS_DATE
 
 CLUSTER = "billing_faults"
 DATABASE = "billing"
@@ -114,16 +113,7 @@ def test_postgresql_restarted_inside_a_step_fails_the_run_cleanly_and_running_it
     uninterrupted run."""
     version, engine = faults
     charges = AGGREGATION_KILLS["charges"]
-    first = write_feed(tmp_path / "drop", "first", HAPPY_ROWS)
-    second = write_feed(tmp_path / "drop", "second", SECOND_ROWS)
-    load_world(engine, tmp_path / "reference")
-    feed_process(first)
-    feed_process(second)
-    clean = tables(engine, stamps=False)
-
-    empty_database(engine)
-    load_world(engine, tmp_path / "reference")
-    feed_process(first)
+    second, clean = second_feed_to_process(engine, tmp_path)
     log = tmp_path / "run.log"
     with stopped_inside(engine, charges, ["feed", "process", str(second), "--business-date",
                                           BUSINESS_DATE.isoformat()], log) as stopped:
