@@ -117,6 +117,9 @@ def test_the_database_settings_reach_the_engine(db_url, tmp_path, monkeypatch):
             if engine.dialect.name == "postgresql":
                 assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "90s"
                 assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == "serializable"
+                # the set-based steps' memory for sorts, hashes and scratch tables
+                assert conn.exec_driver_sql("SHOW work_mem").scalar() == "64MB"
+                assert conn.exec_driver_sql("SHOW temp_buffers").scalar() == "256MB"
                 assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (5, 15, 30)
             else:  # one writer, no server: SQLite keeps its own settings
                 assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000

@@ -59,22 +59,31 @@ class EngineSettings:
     pool_recycle_s: int = -1
     isolation_level: str = "READ COMMITTED"
     statement_timeout_s: int | None = None
+    # Per session, for the set-based steps: sorts and hashes over a feed's rows in memory
+    # rather than in temporary files, and scratch tables kept in memory (PostgreSQL's
+    # defaults, 4 MB and 8 MB, sent every pass of a 200,000-row step through the disk).
+    work_mem_mb: int = 64
+    temp_buffers_mb: int = 256
+
+    def session_options(self) -> str:
+        """The settings as libpq ``options``."""
+        options = [f"-c work_mem={self.work_mem_mb}MB", f"-c temp_buffers={self.temp_buffers_mb}MB"]
+        if self.statement_timeout_s:
+            options.append(f"-c statement_timeout={self.statement_timeout_s * 1000}")
+        return " ".join(options)
 
 
 def make_engine(url: str, settings: EngineSettings | None = None) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    if settings is None:
-        engine = create_engine(url, pool_pre_ping=True, future=True)
-    else:
-        options = f"-c statement_timeout={settings.statement_timeout_s * 1000}" if settings.statement_timeout_s else ""
-        engine = create_engine(
-            url, pool_pre_ping=True, future=True, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
-            pool_timeout=settings.pool_timeout_s, pool_recycle=settings.pool_recycle_s,
-            isolation_level=settings.isolation_level,
-            connect_args={"connect_timeout": settings.pool_timeout_s, **({"options": options} if options else {})},
-        )
+    settings = settings or EngineSettings()
+    engine = create_engine(
+        url, pool_pre_ping=True, future=True, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s, pool_recycle=settings.pool_recycle_s,
+        isolation_level=settings.isolation_level,
+        connect_args={"connect_timeout": settings.pool_timeout_s, "options": settings.session_options()},
+    )
     event.listen(engine, "handle_error", _database_unavailable)
     return engine
 
