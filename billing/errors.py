@@ -25,6 +25,12 @@ class FeedRejected(BillingError):
     """A feed that cannot be read at all; its files go to quarantine with this reason."""
 
 
+class DatabaseRefused(BillingError):
+    """The database server answered and refused the connection — a wrong password, an unknown
+    database or user, no ``pg_hba.conf`` entry: the URL or the server's set-up needs fixing;
+    waiting changes nothing."""
+
+
 class DatabaseUnavailable(SQLAlchemyError):
     """The PostgreSQL server went away under a statement, or cannot be reached at all (a
     restart, a crash, the network). Not a refusal: a job's retry policy retries the step, and

@@ -31,6 +31,7 @@ from billing.settings import billing_paths
 from tests.crash import empty_database, feed_process, stopped_inside, tables
 from tests.mail import free_port
 from tests.test_crash_safety import AGGREGATION_KILLS, second_feed_to_process
+from tests.conftest import POSTGRES_URL
 from tests.world import BUSINESS_DATE
 
 CLUSTER = "billing_faults"
@@ -156,4 +157,21 @@ def test_a_command_run_while_postgresql_is_down_says_what_to_do_in_one_line(faul
     assert f"error: the database {database} cannot be reached (connection to server at " in result.output
     assert "start the database server (or correct the URL, BILLING_DATABASE_URL), then run it again" in result.output
     assert "warning: the audit trail could not be written" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs PostgreSQL (BILLING_TEST_DATABASE_URL)")
+def test_a_server_that_refuses_the_url_is_not_reported_as_down(tmp_path, monkeypatch):
+    """A server that answers and refuses the URL — here, a database it does not have — is a
+    mistake in the URL: the command says so and to correct it, not to start the server."""
+    url = make_url(POSTGRES_URL).set(database="billing_no_such_database")
+    monkeypatch.setenv("BILLING_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BILLING_DATABASE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 2, result.output
+    assert 'refused the connection (connection to server at "' in result.output
+    assert 'database "billing_no_such_database" does not exist' in result.output
+    assert "correct the URL — its user, password or database name (BILLING_DATABASE_URL)" in result.output
+    assert "start the database server" not in result.output
     assert "Traceback" not in result.output

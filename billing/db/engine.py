@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from billing.db.money import register_sqlite_functions
 from billing.db.schema import id_allocator
-from billing.errors import DatabaseUnavailable
+from billing.errors import DatabaseRefused, DatabaseUnavailable
 from billing.settings import PRIVATE_FILE_MODE, private_folder
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -88,6 +88,11 @@ def make_engine(url: str, settings: EngineSettings | None = None) -> Engine:
     return engine
 
 
+# What a server that answered says when it will not let this URL in: no wait mends that.
+_SERVER_REFUSALS = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
+                    "permission denied for database")
+
+
 def _database_unavailable(context) -> None:
     """A connection the server dropped under a statement (a restart, a crash), or one it did not
     open, becomes ``DatabaseUnavailable``: what happened, to which database, and what to do —
@@ -101,6 +106,10 @@ def _database_unavailable(context) -> None:
         return
     where = context.engine.url.render_as_string(hide_password=True)  # (no engine only in a pre-ping)
     reason = next((line.strip() for line in str(context.original_exception).splitlines() if line.strip()), "")
+    if refused and any(text in str(context.original_exception) for text in _SERVER_REFUSALS):
+        raise DatabaseRefused(
+            f"the database server of {where} refused the connection ({reason}): correct the URL — its user, "
+            "password or database name (BILLING_DATABASE_URL) — or the server's access rules, then run it again.")
     if lost:
         raise DatabaseUnavailable(
             f"the connection to the database {where} was lost ({reason}). The server rolls back a transaction "
