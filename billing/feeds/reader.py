@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from json.encoder import encode_basestring
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -124,14 +124,17 @@ def _parse_chunk(header: list[str], rows: list[list[str]], first_row: int) -> pd
     ).apply(lambda column: column.str.strip())
     errors = pd.Series("", index=row_no, dtype="string")
 
-    def flag(mask: pd.Series, message: pd.Series | str) -> None:
-        nonlocal errors
-        text = message if isinstance(message, str) else message.fillna("")
-        errors = errors.where(~mask, errors + "; " + text)
+    def flag(mask: pd.Series, message: Callable[[pd.Series], pd.Series] | str) -> None:
+        """Add a reason to the rows ``mask`` picks: ``message``, or ``message(mask)`` — their
+        texts, built for those rows only (most rows have no problem)."""
+        if not mask.any():
+            return
+        text = message if isinstance(message, str) else message(mask).fillna("")
+        errors.loc[mask] = errors[mask] + "; " + text
 
     bad_shape = ~pd.Series(well_formed, index=row_no)
     counts = pd.Series([len(fields) for fields in rows], index=row_no).astype("string")
-    flag(bad_shape, "row has " + counts + f" fields, the header has {width}")
+    flag(bad_shape, lambda rows: "row has " + counts[rows] + f" fields, the header has {width}")
     shaped = ~bad_shape
     for name in REQUIRED_COLUMNS:
         flag(shaped & (frame[name] == ""), f"{name} is empty")
@@ -139,17 +142,17 @@ def _parse_chunk(header: list[str], rows: list[list[str]], first_row: int) -> pd
     when = frame["txn_datetime"]
     txn_dt = pd.to_datetime(when.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
     bad_when = shaped & (when != "") & (~when.str.fullmatch(_ISO_DATETIME).fillna(False) | txn_dt.isna())
-    flag(bad_when, "txn_datetime '" + when + "' is not an ISO 8601 date-time")
+    flag(bad_when, lambda rows: "txn_datetime '" + when[rows] + "' is not an ISO 8601 date-time")
     for name in ("amount", "volume"):
         value = frame[name]
         flag(shaped & (value != "") & ~value.str.fullmatch(_DECIMAL).fillna(False),
-             f"{name} '" + value + "' is not a decimal number")
+             lambda rows, name=name, value=value: f"{name} '" + value[rows] + "' is not a decimal number")
     for name, limit in _TEXT_LIMITS.items():
         if name in frame:
             flag(shaped & (frame[name].str.len() > limit), f"{name} is longer than {limit} characters")
     currency = frame["currency"]
     flag(shaped & (currency != "") & ~currency.str.fullmatch(_CURRENCY).fillna(False),
-         "currency '" + currency + "' is not a three-letter code")
+         lambda rows: "currency '" + currency[rows] + "' is not a three-letter code")
 
     staged = pd.DataFrame(index=row_no)
     staged["row_no"] = row_no

@@ -6,34 +6,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, func, insert, literal, select, update
+from sqlalchemy import BigInteger, Column, Connection, Date, String, and_, func, insert, literal, select, update
 
 from billing.db.bulk import analyze
 from billing.db.engine import allocate_ids
 from billing.db.schema import txn_leg, txn_summary
+from billing.db.scratch import scratch_table
 
 SUMMARY_KEY = ("account_id", "price_item_cd", "param_value", "txn_dt", "processing_dt")
 
 
 def build_summaries(conn: Connection, header_ids: Sequence[str]) -> int:
-    """Number the pending legs' groups (one window pass), then insert one summary per group."""
+    """Gather the pending legs' distinct keys (a few thousand for 200,000 transactions) and
+    number them, then give each leg its key's number in one pass and insert the summaries
+    from the keys — rather than number the legs themselves, a sort of every leg."""
     leg = txn_leg
-    pending = (leg.c.header_id.in_(header_ids), leg.c.status == "INPD", leg.c.summary_id.is_(None))
-    key = [leg.c.header_id, *(leg.c[k] for k in SUMMARY_KEY)]
-    count = conn.execute(select(func.count()).select_from(select(*key).where(*pending).distinct().subquery())).scalar()
-    if not count:
-        return 0
-    first = allocate_ids(conn, "summary_id", count)
-    numbered = select(
-        leg.c.leg_id, (literal(first - 1) + func.dense_rank().over(order_by=key)).label("summary_id")
-    ).where(*pending).subquery()
-    conn.execute(update(leg).where(leg.c.leg_id == numbered.c.leg_id).values(summary_id=numbered.c.summary_id))
-    groups = (
-        select(leg.c.summary_id, *key, literal("I"))
-        .where(leg.c.header_id.in_(header_ids), leg.c.status == "INPD", leg.c.summary_id >= first)
-        .distinct()
-    )
-    conn.execute(insert(txn_summary).from_select(["summary_id", "header_id", *SUMMARY_KEY, "status"], groups))
+    pending = and_(leg.c.header_id.in_(header_ids), leg.c.status == "INPD", leg.c.summary_id.is_(None))
+    names = ["header_id", *SUMMARY_KEY]
+    with scratch_table(
+        conn, "txnps_keys", Column("key_no", BigInteger, primary_key=True), Column("header_id", String(120)),
+        Column("account_id", String(64)), Column("price_item_cd", String(40)), Column("param_value", String(40)),
+        Column("txn_dt", Date), Column("processing_dt", Date),
+    ) as keys:
+        distinct = select(*(leg.c[name] for name in names)).where(pending).distinct().subquery()
+        count = conn.execute(insert(keys).from_select(
+            ["key_no", *names],
+            select(func.row_number().over(order_by=[distinct.c[name] for name in names]),
+                   *(distinct.c[name] for name in names)),
+        )).rowcount
+        if not count:
+            return 0
+        first = allocate_ids(conn, "summary_id", count)
+        analyze(conn, keys)
+        summary_id = keys.c.key_no + (first - 1)
+        conn.execute(
+            update(leg)
+            .where(pending, *(leg.c[name] == keys.c[name] for name in names))
+            .values(summary_id=summary_id)
+        )
+        conn.execute(insert(txn_summary).from_select(
+            ["summary_id", *names, "status"], select(summary_id, *(keys.c[name] for name in names), literal("I"))
+        ))
     analyze(conn, txn_summary)
     analyze(conn, txn_leg)
     return count
