@@ -15,6 +15,7 @@ from datetime import date
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     Date,
     Integer,
@@ -143,36 +144,58 @@ def _move_with_validity(conn: Connection, batch, due, business_dt: date) -> None
 
 def _describe_batch(conn: Connection, batch, business_dt: date) -> None:
     """Fill the batch's facts: account, dates, currency and the winning derivation rule of
-    the transaction's feed's division and source."""
+    the transaction's feed's division and source. The rule depends only on the feed, product
+    code, channel and date — some hundreds of keys for 200,000 transactions — so it is chosen
+    once per key in a scratch table, which the transactions then join."""
     d, h = txn_detail, txn_header
+    inpd = and_(d.c.txn_id == batch.c.txn_id, d.c.status == "INPD")
+    with scratch_table(
+        conn, "txnip_rules", *(Column(name, d.c[name].type) for name in ("header_id", "product_code", "channel",
+                                                                          "txn_dt")),
+        Column("rule_id", derivation_rules.c.rule_id.type),
+    ) as rules:
+        keys = (select(d.c.header_id, d.c.product_code, d.c.channel, d.c.txn_dt)
+                .select_from(batch.join(d, inpd)).distinct().subquery("keys"))
+        conn.execute(insert(rules).from_select(
+            ["header_id", "product_code", "channel", "txn_dt", "rule_id"],
+            select(*keys.c, _chosen_rule(h, keys)).select_from(keys.join(h, h.c.header_id == keys.c.header_id)),
+        ))
+        analyze(conn, rules)
+        # An empty cell is staged as NULL, never '', so '' can stand for NULL in the join.
+        same_key = and_(rules.c.header_id == d.c.header_id, rules.c.txn_dt == d.c.txn_dt,
+                        *(func.coalesce(rules.c[name], "") == func.coalesce(d.c[name], "")
+                          for name in ("product_code", "channel")))
+        described = (select(d.c.txn_id, d.c.account_id, d.c.txn_dt, d.c.currency, rules.c.rule_id)
+                     .select_from(batch.join(d, inpd).outerjoin(rules, same_key)).subquery("described"))
+        basis = select(divisions.c.processing_date_basis).where(divisions.c.division_cd == h.c.division_cd)
+        processing_dt = case((basis.scalar_subquery() == "BUSINESS_DATE", literal(business_dt, Date())),
+                             else_=described.c.txn_dt)
+        conn.execute(
+            update(batch)
+            .where(batch.c.txn_id == described.c.txn_id, h.c.header_id == batch.c.header_id)
+            .values(account_id=described.c.account_id, txn_dt=described.c.txn_dt, currency=described.c.currency,
+                    processing_dt=processing_dt, rule_id=described.c.rule_id)
+        )
+
+
+def _chosen_rule(h, keys) -> ColumnElement:
+    """The rule of the feed's division and source matching the key's product code, channel
+    and date that comes first by priority (then id), among those with legs."""
     rule = derivation_rules
-    basis = select(divisions.c.processing_date_basis).where(divisions.c.division_cd == h.c.division_cd).scalar_subquery()
-    chosen_rule = (
+    return (
         select(rule.c.rule_id)
         .where(
             rule.c.division_cd == h.c.division_cd,
             or_(rule.c.txn_source.is_(None), rule.c.txn_source == h.c.txn_source_cd),
-            or_(rule.c.product_code.is_(None), rule.c.product_code == d.c.product_code),
-            or_(rule.c.channel.is_(None), rule.c.channel == d.c.channel),
-            rule.c.start_dt <= d.c.txn_dt,
-            or_(rule.c.end_dt.is_(None), rule.c.end_dt >= d.c.txn_dt),
+            or_(rule.c.product_code.is_(None), rule.c.product_code == keys.c.product_code),
+            or_(rule.c.channel.is_(None), rule.c.channel == keys.c.channel),
+            rule.c.start_dt <= keys.c.txn_dt,
+            or_(rule.c.end_dt.is_(None), rule.c.end_dt >= keys.c.txn_dt),
             exists().where(rule_legs.c.rule_id == rule.c.rule_id),
         )
         .order_by(rule.c.priority, rule.c.rule_id)
         .limit(1)
         .scalar_subquery()
-    )
-    processing_dt = case((basis == "BUSINESS_DATE", literal(business_dt, Date())), else_=d.c.txn_dt)
-    conn.execute(
-        update(batch)
-        .where(batch.c.txn_id == d.c.txn_id, d.c.status == "INPD", h.c.header_id == batch.c.header_id)
-        .values(
-            account_id=d.c.account_id,
-            txn_dt=d.c.txn_dt,
-            currency=d.c.currency,
-            processing_dt=processing_dt,
-            rule_id=chosen_rule,
-        )
     )
 
 
