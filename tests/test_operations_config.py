@@ -121,6 +121,7 @@ def test_the_database_settings_reach_the_engine(db_url, tmp_path, monkeypatch):
                 assert conn.exec_driver_sql("SHOW work_mem").scalar() == "64MB"
                 assert conn.exec_driver_sql("SHOW temp_buffers").scalar() == "256MB"
                 assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+                assert conn.exec_driver_sql("SHOW default_statistics_target").scalar() == "10"
                 assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (5, 15, 30)
             else:  # one writer, no server: SQLite keeps its own settings
                 assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
