@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     and_,
     case,
-    delete,
     exists,
     func,
     insert,
@@ -70,8 +69,11 @@ def validate_and_derive(conn: Connection, header_ids: Sequence[str], business_dt
     stg = txn_detail_stg
     due = and_(stg.c.header_id.in_(feeds), or_(stg.c.txn_dt.is_(None), stg.c.txn_dt <= business_dt))
     with scratch_table(
+        conn, "txnip_batch", Column("txn_id", BigInteger, primary_key=True), Column("header_id", String(120)),
+        Column("repeats_row", Integer),
+    ) as batch, scratch_table(
         conn,
-        "txnip_batch",
+        "txnip_described",
         Column("txn_id", BigInteger, primary_key=True),
         Column("header_id", String(120)),
         Column("account_id", String(64)),
@@ -79,28 +81,21 @@ def validate_and_derive(conn: Connection, header_ids: Sequence[str], business_dt
         Column("processing_dt", Date),
         Column("currency", String(40)),
         Column("rule_id", String(64)),
-        Column("repeats_row", Integer),
-    ) as batch:
+    ) as described:
         moved = conn.execute(insert(batch).from_select(["txn_id", "header_id"],
                                                        select(stg.c.txn_id, stg.c.header_id).where(due))).rowcount
         _find_repeats(conn, batch, feeds)
         analyze(conn, batch)
         _move_with_validity(conn, batch, due, business_dt)
         analyze(conn, txn_detail)
-        invalid = conn.execute(
-            delete(batch).where(
-                batch.c.txn_id.in_(select(txn_detail.c.txn_id).where(
-                    txn_detail.c.header_id.in_(feeds), txn_detail.c.status == "INVL"))
-            )
-        ).rowcount
-        _describe_batch(conn, batch, business_dt)
-        # Analyzed again now that it holds accounts and rules: with the first statistics (ids
-        # only) the problem checks and the legs' INSERT joined accounts for "one" row, in
-        # nested loops over 200,000.
-        analyze(conn, batch)
-        errors = _record_problems(conn, batch, feeds)
-        legs = _derive(conn, batch)
+        valid = _describe(conn, batch, described, business_dt)
+        # Analyzed once it holds accounts and rules: without statistics the problem checks and
+        # the legs' INSERT joined accounts for "one" row, in nested loops over 200,000.
+        analyze(conn, described)
+        errors = _record_problems(conn, described, feeds)
+        legs = _derive(conn, described)
         analyze(conn, txn_leg)
+    invalid = moved - valid
     waiting = conn.execute(select(func.count()).select_from(stg).where(stg.c.header_id.in_(feeds))).scalar()
     return DerivationResult(moved, invalid, errors, moved - invalid - errors, legs, waiting)
 
@@ -142,11 +137,12 @@ def _move_with_validity(conn: Connection, batch, due, business_dt: date) -> None
     move_staged_to_detail(conn, due, status=status, message=message, business_dt=business_dt)
 
 
-def _describe_batch(conn: Connection, batch, business_dt: date) -> None:
-    """Fill the batch's facts: account, dates, currency and the winning derivation rule of
-    the transaction's feed's division and source. The rule depends only on the feed, product
-    code, channel and date — some hundreds of keys for 200,000 transactions — so it is chosen
-    once per key in a scratch table, which the transactions then join."""
+def _describe(conn: Connection, batch, described, business_dt: date) -> int:
+    """The batch's transactions moved ``INPD``, with their facts — account, dates, currency and
+    the winning derivation rule of the feed's division and source — into ``described`` (one
+    INSERT: a fresh table, not an update of the batch). The rule depends only on the feed,
+    product code, channel and date — some hundreds of keys for 200,000 transactions — so it
+    is chosen once per key in a scratch table, which the transactions then join."""
     d, h = txn_detail, txn_header
     inpd = and_(d.c.txn_id == batch.c.txn_id, d.c.status == "INPD")
     with scratch_table(
@@ -165,17 +161,16 @@ def _describe_batch(conn: Connection, batch, business_dt: date) -> None:
         same_key = and_(rules.c.header_id == d.c.header_id, rules.c.txn_dt == d.c.txn_dt,
                         *(func.coalesce(rules.c[name], "") == func.coalesce(d.c[name], "")
                           for name in ("product_code", "channel")))
-        described = (select(d.c.txn_id, d.c.account_id, d.c.txn_dt, d.c.currency, rules.c.rule_id)
-                     .select_from(batch.join(d, inpd).outerjoin(rules, same_key)).subquery("described"))
-        basis = select(divisions.c.processing_date_basis).where(divisions.c.division_cd == h.c.division_cd)
-        processing_dt = case((basis.scalar_subquery() == "BUSINESS_DATE", literal(business_dt, Date())),
-                             else_=described.c.txn_dt)
-        conn.execute(
-            update(batch)
-            .where(batch.c.txn_id == described.c.txn_id, h.c.header_id == batch.c.header_id)
-            .values(account_id=described.c.account_id, txn_dt=described.c.txn_dt, currency=described.c.currency,
-                    processing_dt=processing_dt, rule_id=described.c.rule_id)
+        processing_dt = case((divisions.c.processing_date_basis == "BUSINESS_DATE", literal(business_dt, Date())),
+                             else_=d.c.txn_dt)
+        facts = (
+            select(d.c.txn_id, d.c.header_id, d.c.account_id, d.c.txn_dt, processing_dt, d.c.currency, rules.c.rule_id)
+            .select_from(batch.join(d, inpd).join(h, h.c.header_id == d.c.header_id)
+                         .outerjoin(divisions, divisions.c.division_cd == h.c.division_cd).outerjoin(rules, same_key))
         )
+        return conn.execute(insert(described).from_select(
+            ["txn_id", "header_id", "account_id", "txn_dt", "processing_dt", "currency", "rule_id"], facts
+        )).rowcount
 
 
 def _chosen_rule(h, keys) -> ColumnElement:
