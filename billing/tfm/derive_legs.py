@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Date,
+    Index,
     Integer,
     String,
     and_,
@@ -149,6 +150,7 @@ def _describe(conn: Connection, batch, described, business_dt: date) -> int:
         conn, "txnip_rules", *(Column(name, d.c[name].type) for name in ("header_id", "product_code", "channel",
                                                                           "txn_dt")),
         Column("rule_id", derivation_rules.c.rule_id.type),
+        Index("ix_txnip_rules_key", "header_id", "txn_dt"),  # SQLite joins through it
     ) as rules:
         keys = (select(d.c.header_id, d.c.product_code, d.c.channel, d.c.txn_dt)
                 .select_from(batch.join(d, inpd)).distinct().subquery("keys"))
