@@ -83,7 +83,7 @@ def _fact_columns() -> list[Column]:
 def _key_columns() -> list[Column]:
     return [
         Column("summary_id", BigInteger, primary_key=True),
-        Column("currency", String(3), primary_key=True),
+        Column("currency", txn_detail.c.currency.type, primary_key=True),
         Column("summary_error", String(40)),
         Column("price_assignment_id", String(64)),
         Column("rating_criteria", String(4)),
