@@ -55,10 +55,9 @@ from billing.tfm.pricing import pricing_version
 LIVE_CONTRACT_STATUSES = ("ACTIVE", "PENDING_STOP", "STOPPED")
 
 
-def _fact_columns() -> list[Column]:
+def _shared_columns() -> list[Column]:
+    """The facts every leg of a summary shares (in one transaction currency)."""
     return [
-        Column("leg_id", BigInteger, primary_key=True),
-        Column("header_id", String(120)),
         Column("summary_error", String(40)),
         Column("price_assignment_id", String(64)),
         Column("rating_criteria", String(4)),
@@ -69,14 +68,7 @@ def _fact_columns() -> list[Column]:
         Column("contract_error", String(40)),
         Column("agg_period_start", Date),
         Column("agg_period_end", Date),
-        Column("amount", Money()),
-        Column("volume", Money()),
         Column("exchange_rate", Money()),
-        Column("error_code", String(40)),
-        Column("sqi_volume", Money()),
-        Column("sqi_amount", Money()),
-        Column("sqi_quantity", Money()),
-        Column("calc_amount", Money()),
     ]
 
 
@@ -84,17 +76,22 @@ def _key_columns() -> list[Column]:
     return [
         Column("summary_id", BigInteger, primary_key=True),
         Column("currency", txn_detail.c.currency.type, primary_key=True),
-        Column("summary_error", String(40)),
-        Column("price_assignment_id", String(64)),
-        Column("rating_criteria", String(4)),
-        Column("aggregate_sw", String(1)),
-        Column("ignore_sw", String(1)),
-        Column("sqi_basis", String(40)),
-        Column("pricing_currency_cd", String(3)),
-        Column("contract_error", String(40)),
-        Column("agg_period_start", Date),
-        Column("agg_period_end", Date),
-        Column("exchange_rate", Money()),
+        *_shared_columns(),
+    ]
+
+
+def _fact_columns() -> list[Column]:
+    return [
+        Column("leg_id", BigInteger, primary_key=True),
+        Column("header_id", String(120)),
+        *_shared_columns(),
+        Column("amount", Money()),
+        Column("volume", Money()),
+        Column("error_code", String(40)),
+        Column("sqi_volume", Money()),
+        Column("sqi_amount", Money()),
+        Column("sqi_quantity", Money()),
+        Column("calc_amount", Money()),
     ]
 
 
@@ -232,19 +229,9 @@ def _gathered(keys, header_ids: Sequence[str]) -> Subquery:
         select(
             leg.c.leg_id,
             leg.c.header_id,
-            k.c.summary_error,
-            k.c.price_assignment_id,
-            k.c.rating_criteria,
-            k.c.aggregate_sw,
-            k.c.ignore_sw,
-            k.c.sqi_basis,
-            k.c.pricing_currency_cd,
-            k.c.contract_error,
-            k.c.agg_period_start,
-            k.c.agg_period_end,
+            *(k.c[column.name] for column in _shared_columns()),
             d.c.amount,
             d.c.volume,
-            k.c.exchange_rate,
         )
         .select_from(
             leg.join(d, d.c.txn_id == leg.c.txn_id)
