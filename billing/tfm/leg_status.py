@@ -345,12 +345,15 @@ def _record_leg_errors(conn: Connection, pending) -> None:
 def _mark_ignored(conn: Connection, header_ids: Sequence[str]) -> None:
     """``INPD`` transactions whose legs are all ``IGNR`` become ``IGNR``."""
     d, leg, e = txn_detail, txn_leg, txn_detail_excp
+    # Driven from the feeds' (few) IGNR legs: a test of every INPD transaction's legs took
+    # 4.4 s for 1,000,000 transactions on PostgreSQL.
+    with_ignored_leg = select(leg.c.txn_id).where(leg.c.header_id.in_(header_ids), leg.c.status == "IGNR")
     conn.execute(
         update(d)
         .where(
+            d.c.txn_id.in_(with_ignored_leg),
             d.c.header_id.in_(header_ids),
             d.c.status == "INPD",
-            exists().where(leg.c.txn_id == d.c.txn_id),
             ~exists().where(leg.c.txn_id == d.c.txn_id, leg.c.status != "IGNR"),
         )
         .values(status="IGNR", message="every leg is ignored by its pricing (ignore_txn = Y)")
