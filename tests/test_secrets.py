@@ -320,6 +320,18 @@ def test_urls_are_shown_without_their_password():
     assert same_database("postgresql://edw:other@db.example/billing",
                          "postgresql+psycopg2://billing:s3cret@db.example/billing")
     assert not same_database("postgresql://edw:s3cret@db.example/edw", "postgresql://billing:s3cret@db.example/billing")
+    # … however the server is written: the loopback host, the default port, a local socket
+    assert same_database("postgresql://edw@localhost/billing", "postgresql://billing@127.0.0.1:5432/billing")
+    assert same_database("postgresql://edw@/billing", "postgresql://billing@LOCALHOST:5432/billing")
+    assert not same_database("postgresql://edw@localhost:5433/billing", "postgresql://billing@127.0.0.1/billing")
+    assert not same_database("postgresql://edw@db.example/billing", "postgresql://billing@127.0.0.1/billing")
+
+
+def test_a_sqlite_file_is_the_same_database_however_its_path_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert same_database("sqlite:///billing.db", f"sqlite:///{tmp_path / 'billing.db'}")
+    assert same_database("sqlite:///./data/../billing.db", f"sqlite:///{tmp_path / 'billing.db'}")
+    assert not same_database("sqlite:///edw.db", f"sqlite:///{tmp_path / 'billing.db'}")
 
 
 def test_billing_init_makes_billing_home_private_and_warns_of_one_left_open(tmp_path, monkeypatch, permissive_umask):

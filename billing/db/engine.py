@@ -38,11 +38,23 @@ def display_url(url: str | URL) -> str:
         return "(a database URL that does not parse)"
 
 
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+_DEFAULT_PORTS = {"postgresql": 5432}
+
+
 def same_database(first: str | URL, second: str | URL) -> bool:
-    """Whether two URLs name the same database, whichever credentials each logs in with."""
+    """Whether two URLs name the same database, whichever credentials each logs in with: the
+    loopback host however it is written (no host, a local socket, counts as it too), a missing
+    port as the default one, a SQLite file by its resolved path."""
     def where(url: str | URL):
         parsed = make_url(normalize_url(url))
-        return parsed.drivername, parsed.host, parsed.port, parsed.database
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            in_memory = parsed.database in (None, "", ":memory:")
+            return backend, parsed.database if in_memory else str(Path(parsed.database).resolve())
+        host = (parsed.host or "localhost").lower()
+        return (backend, "localhost" if host in _LOOPBACK_HOSTS else host,
+                parsed.port or _DEFAULT_PORTS.get(backend), parsed.database)
 
     return where(first) == where(second)
 
