@@ -178,23 +178,23 @@ def _gather_key_facts(conn: Connection, keys, header_ids: Sequence[str]) -> None
     facts = select(
         pending.c.summary_id,
         pending.c.currency,
-        s.c.error_code,
+        s.c.error_code.label("summary_error"),
         s.c.price_assignment_id,
         p.c.rating_criteria,
-        p.c.aggregate_txn,
-        p.c.ignore_txn,
+        p.c.aggregate_txn.label("aggregate_sw"),
+        p.c.ignore_txn.label("ignore_sw"),
         p.c.sqi_basis,
-        p.c.currency_cd,
-        contract_error,
-        period(ap.c.period_start),
-        period(ap.c.period_end),
-        conversion_rate(pending.c.currency, p.c.currency_cd, s.c.processing_dt),
+        p.c.currency_cd.label("pricing_currency_cd"),
+        contract_error.label("contract_error"),
+        period(ap.c.period_start).label("agg_period_start"),
+        period(ap.c.period_end).label("agg_period_end"),
+        conversion_rate(pending.c.currency, p.c.currency_cd, s.c.processing_dt).label("exchange_rate"),
     ).select_from(
         pending.join(s, s.c.summary_id == pending.c.summary_id)
         .join(pi, pi.c.price_item_cd == s.c.price_item_cd)
         .outerjoin(p, p.c.price_assignment_id == s.c.price_assignment_id)
     )
-    conn.execute(insert(keys).from_select([column.name for column in keys.c], facts))
+    conn.execute(insert(keys).from_select(list(facts.selected_columns.keys()), facts))
 
 
 def _gather_facts(conn: Connection, facts, keys, header_ids: Sequence[str]) -> None:
