@@ -1,16 +1,21 @@
 """Mark completion (C1-TXNCM): charged legs ``COMP``; a transaction whose legs are all
-``COMP`` or ``IGNR``, at least one ``COMP``, is ``COMP`` (found in one grouped pass over the
-feed's legs). The other legs of a transaction in ``EROR`` lose their own rating and its
-calculation line, as the seed deletes them."""
+``COMP`` or ``IGNR``, at least one ``COMP``, is ``COMP``. The other legs of a transaction in
+``EROR`` lose their own rating and its calculation line, as the seed deletes them.
+
+The finished transactions are found in one grouped pass over the feed's legs and kept in a
+scratch table before ``txn_detail`` is updated: PostgreSQL cannot estimate the grouped
+condition, guessed a few hundred rows and probed the transactions one by one (10.6 s of
+1,000,000 transactions, against 4.4 s hash-joined)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, and_, case, func, select, update
+from sqlalchemy import BigInteger, Column, Connection, and_, case, func, insert, select, update
 
 from billing.db.bulk import analyze
 from billing.db.schema import txn_detail, txn_leg
+from billing.db.scratch import scratch_table
 from billing.tfm.calc_lines import drop_leg_lines
 
 
@@ -29,13 +34,15 @@ def mark_completion(conn: Connection, header_ids: Sequence[str]) -> dict[str, in
             func.sum(case((leg.c.status == "COMP", 1), else_=0)) > 0,
             func.sum(case((leg.c.status.not_in(("COMP", "IGNR")), 1), else_=0)) == 0,
         )
-        .subquery()
     )
-    completed = conn.execute(
-        update(d)
-        .where(d.c.txn_id == done.c.txn_id, d.c.status == "INPD")
-        .values(status="COMP", message=None)
-    ).rowcount
+    with scratch_table(conn, "txncm_done", Column("txn_id", BigInteger, primary_key=True)) as finished:
+        conn.execute(insert(finished).from_select(["txn_id"], done))
+        analyze(conn, finished)
+        completed = conn.execute(
+            update(d)
+            .where(d.c.header_id.in_(header_ids), d.c.txn_id == finished.c.txn_id, d.c.status == "INPD")
+            .values(status="COMP", message=None)
+        ).rowcount
     uncalculated = _drop_calculations_of_errors(conn, header_ids)
     analyze(conn, txn_leg)
     analyze(conn, d)
