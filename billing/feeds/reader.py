@@ -14,6 +14,7 @@ import csv
 import io
 from json.encoder import encode_basestring
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -81,6 +82,16 @@ def read_feed(path: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.D
             raise FeedRejected(f"data file {path.name} is not UTF-8 text (byte {exc.start} of a block is invalid)") from None
         except csv.Error as exc:
             raise FeedRejected(f"data file {path.name} is not readable CSV: {exc}") from None
+
+
+def read_ahead(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Yield ``chunks``, the next one being parsed in a thread while the caller loads the
+    current one: parsing and the database's COPY overlap (two chunks in memory at most)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-read-ahead") as pool:
+        coming = pool.submit(next, chunks, None)
+        while (chunk := coming.result()) is not None:
+            coming = pool.submit(next, chunks, None)
+            yield chunk
 
 
 def _check_no_nul(path: Path) -> None:

@@ -17,7 +17,7 @@ from billing.db.engine import allocate_ids
 from billing.db.schema import TXN_ID_FEED_FACTOR, txn_detail_stg, txn_header
 from billing.errors import FeedRejected
 from billing.feeds.inbox import Feed
-from billing.feeds.reader import DEFAULT_CHUNK_ROWS, read_feed
+from billing.feeds.reader import DEFAULT_CHUNK_ROWS, read_ahead, read_feed
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def upload_feed(engine: Engine, feed: Feed, chunk_rows: int = DEFAULT_CHUNK_ROWS
         with engine.begin() as conn:
             feed_no = _insert_header(conn, feed, status="UPLD", message=None)
             rows = 0
-            for chunk in read_feed(feed.control.data_path, chunk_rows):
+            for chunk in read_ahead(read_feed(feed.control.data_path, chunk_rows)):
                 if rows + len(chunk) >= TXN_ID_FEED_FACTOR:
                     raise FeedRejected(
                         f"data file {feed.control.data_file} has more than {TXN_ID_FEED_FACTOR - 1} rows: split it"
