@@ -4,11 +4,12 @@
 from functools import lru_cache
 from typing import Optional
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from pydantic import Field
 from sqlalchemy import Engine
 
 from billing.db.engine import make_engine
+from billing.errors import DatabaseRefused
 from billing.operations.config import configured_engine_settings
 from billing.settings import database_url
 
@@ -30,4 +31,13 @@ class BillingDatabase(ConfigurableResource):
         "Unset: BILLING_DATABASE_URL, else SQLite under $BILLING_HOME."))
 
     def engine(self) -> Engine:
-        return _engine(self.url or database_url())
+        """The engine, its connection tried first: a server that refuses the URL (a wrong
+        password, an unknown database or user) fails the step at once with the reason — the
+        retry policy would wait 300 s, 900 s and 2,100 s for a URL that cannot start working.
+        A server that is down or restarting is not refused: the step meets it and is retried."""
+        engine = _engine(self.url or database_url())
+        try:
+            engine.connect().close()
+        except DatabaseRefused as refused:
+            raise Failure(description=str(refused), allow_retries=False) from None
+        return engine

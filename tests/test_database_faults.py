@@ -175,3 +175,23 @@ def test_a_server_that_refuses_the_url_is_not_reported_as_down(tmp_path, monkeyp
     assert "correct the URL — its user, password or database name (BILLING_DATABASE_URL)" in result.output
     assert "start the database server" not in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs PostgreSQL (BILLING_TEST_DATABASE_URL)")
+def test_a_step_whose_server_refuses_the_url_fails_at_once_without_a_retry(tmp_path, monkeypatch):
+    """Run as the sensor runs it — the job's retry policy on — a refused URL fails the first
+    step at once with the reason. A retry cannot fix a URL, and the policy would wait 300 s."""
+    from definitions import defs
+
+    url = make_url(POSTGRES_URL).set(database="billing_no_such_database")
+    monkeypatch.setenv("BILLING_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BILLING_DATABASE_URL", url.render_as_string(hide_password=False))
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("feeds", ["BANKA-20261120-1"])
+    result = defs.resolve_job_def("aggregation_job").execute_in_process(
+        instance=instance, partition_key="BANKA-20261120-1", raise_on_error=False)
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.event_type == DagsterEventType.STEP_FAILURE]
+    assert failure.step_key == "staged_feed"
+    assert 'database "billing_no_such_database" does not exist' in failure.step_failure_data.user_failure_data.description
+    assert not [event for event in result.all_events if event.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
