@@ -436,6 +436,7 @@ def legs_of(txn_id: ColumnElement) -> ColumnElement[bool]:
     first = txn_id * LEG_ID_TXN_FACTOR
     return txn_leg.c.leg_id.between(first, first + (LEG_ID_TXN_FACTOR - 1))
 
+
 txn_summary = Table(
     "txn_summary",
     metadata,
