@@ -20,7 +20,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    ColumnElement,
     Date,
     DateTime,
     Index,
@@ -394,7 +393,7 @@ txn_leg = Table(
     "txn_leg",
     metadata,
     Column("leg_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("txn_id", BigInteger, nullable=False),  # no index: see legs_of
+    Column("txn_id", BigInteger, nullable=False, index=True),
     Column("header_id", String(120), nullable=False),
     Column("leg_seq", Integer, nullable=False),
     _id("account_id", nullable=False),
@@ -426,16 +425,6 @@ txn_leg = Table(
     Index("ix_txn_leg_header", "header_id"),
     postgresql_with={"fillfactor": 50},
 )
-
-
-def legs_of(txn_id: ColumnElement) -> ColumnElement[bool]:
-    """The legs of the transaction ``txn_id``, as one range of ``txn_leg``'s primary key (a
-    leg's id is its transaction's id × LEG_ID_TXN_FACTOR + its sequence). So ``txn_leg`` needs
-    no index on ``txn_id``: each index is written again by the non-HOT pass that sets
-    ``bill_chg_id``, 2.5 s of 1,000,000 transactions on PostgreSQL (migration 0012)."""
-    first = txn_id * LEG_ID_TXN_FACTOR
-    return txn_leg.c.leg_id.between(first, first + (LEG_ID_TXN_FACTOR - 1))
-
 
 txn_summary = Table(
     "txn_summary",

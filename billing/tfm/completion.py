@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import BigInteger, Column, Connection, case, func, insert, select, update
+from sqlalchemy import BigInteger, Column, Connection, and_, case, func, insert, select, update
 
 from billing.db.bulk import analyze
-from billing.db.schema import legs_of, txn_detail, txn_leg
+from billing.db.schema import txn_detail, txn_leg
 from billing.db.scratch import scratch_table
 from billing.tfm.calc_lines import drop_leg_lines
 
@@ -55,16 +55,9 @@ def mark_completion(conn: Connection, header_ids: Sequence[str]) -> dict[str, in
 
 def _drop_calculations_of_errors(conn: Connection, header_ids: Sequence[str]) -> int:
     leg, d = txn_leg, txn_detail
-    # Driven from the (few) EROR transactions, through their legs' key ranges. A leg kept
-    # COMP through a partial disaggregation keeps its rating: its charge holds it.
-    rated_in_error = (
-        select(leg.c.leg_id)
-        .select_from(d.join(leg, legs_of(d.c.txn_id)))
-        .where(d.c.header_id.in_(header_ids), d.c.status == "EROR", leg.c.calc_amount.is_not(None),
-               leg.c.status != "COMP")
-    )
-    with scratch_table(conn, "txncm_rated_errors", Column("leg_id", BigInteger, primary_key=True)) as rated:
-        conn.execute(insert(rated).from_select(["leg_id"], rated_in_error))
-        analyze(conn, rated)
-        drop_leg_lines(conn, select(rated.c.leg_id).subquery())
-        return conn.execute(update(leg).where(leg.c.leg_id == rated.c.leg_id).values(calc_amount=None)).rowcount
+    # Driven from the (few) EROR transactions, through the legs' txn_id index.
+    in_error = select(d.c.txn_id).where(d.c.header_id.in_(header_ids), d.c.status == "EROR")
+    # A leg kept COMP through a partial disaggregation keeps its rating: its charge holds it.
+    rated_in_error = and_(leg.c.txn_id.in_(in_error), leg.c.calc_amount.is_not(None), leg.c.status != "COMP")
+    drop_leg_lines(conn, select(leg.c.leg_id).where(rated_in_error).subquery())
+    return conn.execute(update(leg).where(rated_in_error).values(calc_amount=None)).rowcount

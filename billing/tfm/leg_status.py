@@ -37,7 +37,6 @@ from billing.db.schema import (
     aggregation_periods,
     contracts,
     currencies,
-    legs_of,
     price_items,
     pricing,
     txn_detail,
@@ -355,7 +354,7 @@ def _mark_ignored(conn: Connection, header_ids: Sequence[str]) -> None:
             d.c.txn_id.in_(with_ignored_leg),
             d.c.header_id.in_(header_ids),
             d.c.status == "INPD",
-            ~exists().where(legs_of(d.c.txn_id), leg.c.status != "IGNR"),
+            ~exists().where(leg.c.txn_id == d.c.txn_id, leg.c.status != "IGNR"),
         )
         .values(status="IGNR", message="every leg is ignored by its pricing (ignore_txn = Y)")
     )

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Optional
 
-from sqlalchemy import BigInteger, Boolean, Column, Connection, delete, func, insert, literal, select
+from sqlalchemy import BigInteger, Column, Connection, delete, func, insert, select
 
 from billing.db.bulk import analyze
-from billing.db.schema import legs_of, rollback_txn, txn_detail, txn_detail_stg, txn_header, txn_leg
+from billing.db.schema import rollback_txn, txn_detail, txn_detail_stg, txn_header, txn_leg
 from billing.db.scratch import scratch_table
 from billing.errors import BillingError
 from billing.tfm.calc_lines import drop_leg_lines
@@ -70,21 +70,16 @@ def roll_back(conn: Connection, chosen: RollbackFilter) -> RollbackResult:
         matching = matching.where(d.c.txn_dt >= chosen.from_dt)
     if chosen.to_dt:
         matching = matching.where(d.c.txn_dt <= chosen.to_dt)
-    with scratch_table(conn, "txnrb_batch", Column("txn_id", BigInteger, primary_key=True)) as batch, \
-            scratch_table(conn, "txnrb_legs", Column("leg_id", BigInteger, primary_key=True),
-                          Column("kept", Boolean)) as legs:
+    with scratch_table(conn, "txnrb_batch", Column("txn_id", BigInteger, primary_key=True)) as batch:
         conn.execute(insert(batch).from_select(["txn_id"], matching))
         analyze(conn, batch)
         ids = select(batch.c.txn_id)
-        stays = leg.c.status.in_(KEPT_LEG_STATUSES) if chosen.status == "EROR" else literal(False)
-        conn.execute(insert(legs).from_select(
-            ["leg_id", "kept"], select(leg.c.leg_id, stays).select_from(batch.join(leg, legs_of(batch.c.txn_id)))
-        ))
-        analyze(conn, legs)
-        going = select(legs.c.leg_id).where(~legs.c.kept)
-        drop_leg_lines(conn, going.subquery())
-        deleted = conn.execute(delete(leg).where(leg.c.leg_id.in_(going))).rowcount
-        kept = conn.execute(select(func.count()).where(legs.c.kept)).scalar()
+        going = leg.c.txn_id.in_(ids)
+        if chosen.status == "EROR":
+            going = going & leg.c.status.not_in(KEPT_LEG_STATUSES)
+        drop_leg_lines(conn, select(leg.c.leg_id).where(going).subquery())
+        deleted = conn.execute(delete(leg).where(going)).rowcount
+        kept = conn.execute(select(func.count()).select_from(leg).where(leg.c.txn_id.in_(ids))).scalar()
         moved = move_detail_to_staged(conn, ids)
         bump_reprocess(conn, ids)
         feeds = conn.execute(
