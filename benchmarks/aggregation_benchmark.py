@@ -63,17 +63,28 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the feed (default 1)")
     parser.add_argument("--bad-fraction", type=float, default=0.02,
                         help="share of problem rows in the feed (default 0.02, the demo's default)")
+    parser.add_argument("--history", type=int, default=0, metavar="H",
+                        help="first process (untimed) one earlier feed of H transactions, so that the feed "
+                        "measured lands in a database that already holds a day's work (default 0: empty)")
     parser.add_argument("--profile-sql", type=int, default=0, metavar="K",
                         help="also time every SQL statement of the job and print the K slowest")
     return parser.parse_args(argv)
 
 
-def _generate(folder: str, feeds: int, rows: int, seed: int, bad_fraction: float, queue) -> None:
-    """Child process: write the feeds; report (control paths, seconds, peak RSS MiB)."""
+def _generate(folder: str, feeds: int, rows: int, seed: int, bad_fraction: float, history: int, queue) -> None:
+    """Child process: write the feeds (and the history feed, in a folder of its own, first in
+    the list when asked for); report (control paths, seconds, peak RSS MiB)."""
     from billing.demo.feeds import write_feed
 
     started = time.perf_counter()
     controls = []
+    if history:
+        _, control = write_feed(
+            Path(folder).parent / "history", "history", external_header_id=f"HISTORY-{history}", source=SOURCE,
+            division=DIVISION, header_date=HEADER_DATE, n=history, seed=seed + 10_000, bad_fraction=bad_fraction,
+            txn_dates=TXN_DATES,
+        )
+        controls.append(str(control))
     for number in range(feeds):
         suffix = "" if feeds == 1 else f"-{number:05d}"
         _, control = write_feed(
@@ -85,11 +96,11 @@ def _generate(folder: str, feeds: int, rows: int, seed: int, bad_fraction: float
     queue.put((controls, time.perf_counter() - started, maxrss_mib(resource.RUSAGE_SELF)))
 
 
-def _generate_in_child(folder: Path, feeds: int, rows: int, seed: int,
-                       bad_fraction: float) -> tuple[list[Path], float, float]:
+def _generate_in_child(folder: Path, feeds: int, rows: int, seed: int, bad_fraction: float,
+                       history: int) -> tuple[list[Path], float, float]:
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    child = context.Process(target=_generate, args=(str(folder), feeds, rows, seed, bad_fraction, queue))
+    child = context.Process(target=_generate, args=(str(folder), feeds, rows, seed, bad_fraction, history, queue))
     child.start()
     controls, seconds, rss = queue.get()
     child.join()
@@ -196,8 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         # The feed first, in a forked child, before this process imports Dagster or opens
         # a database connection.
         controls, generate_s, generate_rss = _generate_in_child(
-            workdir / "drop", args.feeds, args.rows, args.seed, args.bad_fraction
+            workdir / "drop", args.feeds, args.rows, args.seed, args.bad_fraction, args.history
         )
+        history = controls.pop(0) if args.history else None
         data_mib = sum(p.stat().st_size for p in controls[0].parent.iterdir()) / 2**20
 
         from dagster import DagsterInstance
@@ -222,11 +234,19 @@ def main(argv: list[str] | None = None) -> int:
         load_reference(engine, REFERENCE)
         reference_s = time.perf_counter() - started
 
+        instance = DagsterInstance.ephemeral()
+        history_s = None
+        if history is not None:
+            started = time.perf_counter()
+            _, [earlier] = _run_one_feed(instance, history)
+            history_s = time.perf_counter() - started
+            if not earlier.success:
+                raise SystemExit(f"the history feed failed: {earlier.failures}")
+
         timer = _SqlTimer()
         if args.profile_sql:
             timer.install()
             timer.enabled = True
-        instance = DagsterInstance.ephemeral()
         started = time.perf_counter()
         if args.feeds == 1:
             header_ids, outcomes = _run_one_feed(instance, controls[0])
@@ -255,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
               f"peak RSS {generate_rss:.0f} MiB)")
         print(f"migrate schema  {migrate_s:8.2f} s")
         print(f"load reference  {reference_s:8.2f} s")
+        if history_s is not None:
+            print(f"history         {args.history:,} transactions processed first, untimed ({history_s:.2f} s)")
         print(f"runs            {len(outcomes)} (the job wall time includes the feed sensor's tick)"
               if args.feeds > 1 else "runs            1")
         print()
