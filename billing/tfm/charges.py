@@ -64,7 +64,9 @@ def create_charges(conn: Connection, header_ids: Sequence[str]) -> dict[str, int
         single = _charge_each_leg(conn, and_(eligible, leg.c.aggregate_sw == "N"), assign)
         opened, joined = _aggregate_legs(conn, and_(eligible, leg.c.aggregate_sw == "Y"), assign)
         analyze(conn, assign)
-        conn.execute(update(leg).where(leg.c.leg_id == assign.c.leg_id).values(bill_chg_id=assign.c.bill_chg_id))
+        # The feeds' legs only (their header_id index): joined with all legs, this pass grew with the history.
+        conn.execute(update(leg).where(leg.c.header_id.in_(header_ids), leg.c.leg_id == assign.c.leg_id)
+                     .values(bill_chg_id=assign.c.bill_chg_id))
     analyze(conn, txn_leg)
     analyze(conn, bill_chg)
     totals = recompute_aggregated_charges(conn, feed_aggregated_charges(header_ids))

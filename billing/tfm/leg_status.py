@@ -105,7 +105,7 @@ def update_leg_statuses(conn: Connection, header_ids: Sequence[str]) -> dict[str
         analyze(conn, keys)
         _gather_facts(conn, facts, keys, header_ids)
         analyze(conn, facts)
-        _apply(conn, facts, pricing_version(conn))
+        _apply(conn, facts, header_ids, pricing_version(conn))
         analyze(conn, txn_leg)
         add_leg_lines(conn, facts)  # the facts hold what the legs were just given
         _record_leg_errors(conn, leg.c.leg_id.in_(select(facts.c.leg_id)))
@@ -271,8 +271,10 @@ def _quantified(f: Subquery) -> Subquery:
     )
 
 
-def _apply(conn: Connection, facts, priced_by: int | None) -> None:
-    """Write the facts onto the legs: ``EROR`` with its code, else ``IGNR`` or ``INPD``."""
+def _apply(conn: Connection, facts, header_ids: Sequence[str], priced_by: int | None) -> None:
+    """Write the facts onto the legs: ``EROR`` with its code, else ``IGNR`` or ``INPD``. The
+    legs are those of the feeds (through their ``header_id`` index), not every leg the
+    database holds: a hash join over all of them grows with the history."""
     f, leg = facts, txn_leg
     copied = (
         "price_assignment_id",
@@ -291,7 +293,7 @@ def _apply(conn: Connection, facts, priced_by: int | None) -> None:
     )
     conn.execute(
         update(leg)
-        .where(leg.c.leg_id == f.c.leg_id)
+        .where(leg.c.header_id.in_(header_ids), leg.c.leg_id == f.c.leg_id)
         .values(
             status=case((f.c.error_code.is_not(None), "EROR"), (f.c.ignore_sw == "Y", "IGNR"), else_="INPD"),
             priced_load_id=priced_by,
