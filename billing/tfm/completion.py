@@ -5,7 +5,7 @@
 The finished transactions are found in one grouped pass over the feed's legs and kept in a
 scratch table before ``txn_detail`` is updated: PostgreSQL cannot estimate the grouped
 condition, guessed a few hundred rows and probed the transactions one by one (10.6 s of
-1,000,000 transactions, against 4.4 s hash-joined)."""
+1,000,000 transactions; through the scratch table, 2.7 s to fill it and 2.8 s to update)."""
 
 from __future__ import annotations
 
