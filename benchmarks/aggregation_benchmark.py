@@ -22,7 +22,8 @@ Step times come from the runs' event logs (STEP_SUCCESS durations).
 Prints: the database kind, the setup timings, one line per step (seconds and transactions
 per second), the job's wall time, the floor on the same database and data file
 (benchmarks/floor.py: COPY, one legs INSERT … SELECT, one GROUP BY, one UPDATE) and the job
-as a multiple of it, the transactions by status at the end, and peak memory;
+as a multiple of it, the bare writes the steps' grain implies (benchmarks/step_writes.py)
+and the job as a multiple of those, the transactions by status at the end, and peak memory;
 with ``--profile-sql K`` also the K slowest SQL statements of the job. Whatever Dagster
 logs to the console goes to stderr.
 """
@@ -45,7 +46,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks._shared import maxrss_mib, prepare_postgres, print_steps, rate, step_times  # noqa: E402
-from benchmarks.floor import measure_floor  # noqa: E402
+from benchmarks.floor import STEPS as FLOOR_STEPS, measure_floor  # noqa: E402
+from benchmarks.step_writes import measure_step_writes  # noqa: E402
 
 REFERENCE = REPO_ROOT / "sample_data" / "reference"
 BUSINESS_DATE = date(2026, 11, 21)
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             by_status = transactions_by_status(conn, header_ids)
         archived = sorted((workdir / "home" / "archive").glob("*/bench*.csv"))
         floor = measure_floor(engine, archived[0] if len(archived) == 1 else _concatenated(archived, workdir / "all.csv"))
+        writes = measure_step_writes(engine, header_ids)
         engine.dispose()
 
         n = args.rows * args.feeds
@@ -292,6 +295,13 @@ def main(argv: list[str] | None = None) -> int:
         floor_s = sum(floor.values())
         print(f"  {'floor total':<28} {floor_s:8.2f} s   {rate(n, floor_s):>10} tx/s")
         print(f"job / floor     {job_s / floor_s:8.1f} ×")
+        print()
+        print("step grain: each step's bare write of its rows (benchmarks/step_writes.py)")
+        for step, seconds in writes.items():
+            print(f"  {step:<34} {seconds:8.2f} s")
+        least_s = floor[FLOOR_STEPS[0]] + floor[FLOOR_STEPS[2]] + sum(writes.values())
+        print(f"  {'with the floor load and GROUP BY':<34} {least_s:8.2f} s   {least_s / floor_s:.1f} × the floor")
+        print(f"job / step grain {job_s / least_s:7.1f} ×")
         print()
         print("transactions by status")
         for status, entry in by_status.items():

@@ -52,6 +52,11 @@ from billing.tfm.exceptions import ROLLBACK_HINT, mark_in_error, record_exceptio
 from billing.tfm.moves import move_staged_to_detail
 
 
+# What a leg holds when it is derived; the later steps fill in the rest.
+DERIVED_LEG_COLUMNS = ("leg_id", "txn_id", "header_id", "leg_seq", "account_id", "price_item_cd", "param_value",
+                       "txn_dt", "processing_dt", "status")
+
+
 @dataclass(frozen=True)
 class DerivationResult:
     moved: int
@@ -294,6 +299,4 @@ def _derive(conn: Connection, batch) -> int:
         )
         .where(d.c.status == "INPD", leg_id.not_in(select(kept.c.leg_id).where(kept.c.txn_id.in_(select(batch.c.txn_id)))))
     )
-    columns = ["leg_id", "txn_id", "header_id", "leg_seq", "account_id", "price_item_cd",
-               "param_value", "txn_dt", "processing_dt", "status"]
-    return conn.execute(insert(txn_leg).from_select(columns, legs)).rowcount
+    return conn.execute(insert(txn_leg).from_select(DERIVED_LEG_COLUMNS, legs)).rowcount
