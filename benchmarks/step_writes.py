@@ -7,8 +7,9 @@ Every step is a separate, restartable asset that leaves its result in the contra
 out of staging and once marked, the legs once inserted and then once by each of C1-TXNPS,
 C1-TXNEX, C1-TXNSQ and C1-TXNCM, and the charges once. Each write below is that statement and
 nothing else — no look-up, no check, no scratch table — over the measured feeds' rows, with
-the real tables' indexes (a leg with only what C1-TXNIP gives it), in a transaction that is rolled back (and on PostgreSQL the table vacuumed,
-untimed), so the database is left as the job left it. The load of the file and the summary's ``GROUP BY`` are the floor's
+the real tables' indexes (a leg with only what C1-TXNIP gives it), in a transaction that is
+rolled back (on PostgreSQL the table is then vacuumed, untimed), so the database is left as
+the job left it. The load of the file and the summary's ``GROUP BY`` are the floor's
 (benchmarks/floor.py): their sum with these is the least a run of the step grain can take.
 """
 
