@@ -7,6 +7,7 @@ are printed as one clear message, never as a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date, timedelta
 from decimal import Decimal
@@ -36,8 +37,8 @@ class _Group(click.Group):
 
 class _Audited(_Group):
     """The ``billing`` command itself: the role in force (``BILLING_ROLE``) must have the
-    permission the subcommand needs, and every command — refused, failed or done — is appended
-    to the audit trail, with the configuration file in force when it changed."""
+    permission the subcommand needs, and every command — refused, started, failed or done — is
+    appended to the audit trail, with the configuration file in force when it changed."""
 
     def invoke(self, ctx):
         # Click 8.2 renamed protected_args (deprecated) to _protected_args; 8.1 has only the former.
@@ -65,6 +66,10 @@ class _Audited(_Group):
             _audit(config, role, ACCESS_ATTEMPT, line, "REFUSED", str(refused))
             click.echo(f"error: {refused}", err=True)
             sys.exit(2)
+        # A STARTED entry first, so that a command killed before it could say how it ended
+        # still shows; the process id pairs it with its outcome among concurrent commands.
+        process = f"process {os.getpid()}"
+        warned = _audit(config, role, OPERATOR_COMMAND, line, "STARTED", process)
         outcome = "FAILED"
         try:
             result = super().invoke(ctx)
@@ -74,12 +79,14 @@ class _Audited(_Group):
             outcome = "OK" if leaving.code in (0, None) else "FAILED"
             raise
         finally:
-            _audit(config, role, OPERATOR_COMMAND, line, outcome)
+            _audit(config, role, OPERATOR_COMMAND, line, outcome, process, warn=not warned)
 
 
-def _audit(config, role: str | None, event: str, subject: str, outcome: str, detail: str | None = None) -> None:
+def _audit(config, role: str | None, event: str, subject: str, outcome: str, detail: str | None = None,
+           warn: bool = True) -> bool:
     """Append to the audit trail (and note the configuration file when it changed); a database
-    without a schema yet (before `billing init`) has no trail to write to."""
+    without a schema yet (before `billing init`) has no trail to write to. True when the entry
+    could not be written and a warning said so (``warn``: say it, rather than say it twice)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from billing.operations.audit import note_configuration, record
@@ -89,16 +96,21 @@ def _audit(config, role: str | None, event: str, subject: str, outcome: str, det
     try:
         engine = _engine()
     except BillingError:
-        return
-    except SQLAlchemyError as error:  # the database is down: the command has said so already
-        click.echo(f"warning: the audit trail could not be written ({error})", err=True)
-        return
+        return False
+    except SQLAlchemyError as error:  # the database is down: the command says so too
+        if warn:
+            click.echo(f"warning: the audit trail could not be written ({error})", err=True)
+        return warn
     try:
         with engine.begin() as conn:
             note_configuration(conn, config, config_path(billing_paths().home), operator_name())
             record(conn, config, operator_name(), role, event, subject, outcome, detail)
+        return False
     except SQLAlchemyError as error:
-        click.echo(f"warning: the audit trail could not be written ({error.__class__.__name__}: {error})", err=True)
+        if warn:
+            click.echo(f"warning: the audit trail could not be written ({error.__class__.__name__}: {error})",
+                       err=True)
+        return warn
     finally:
         engine.dispose()
 

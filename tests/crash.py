@@ -29,7 +29,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, select, text
 
 from billing.db.schema import audit_log, metadata, warehouse_deletion
 from tests.conftest import POSTGRES_URL, _truncate_all
@@ -183,6 +183,10 @@ def killed_inside(engine: Engine, point: KillPoint, args: Sequence[str], log: Pa
         kill(stopped.run)
     wait_until_session_ends(engine, stopped.session.pid)
     assert tables(engine) == stopped.before, "the killed step committed something"
+    with engine.connect() as conn:
+        trail = conn.execute(select(audit_log.c.subject, audit_log.c.outcome)
+                             .where(audit_log.c.event == "operator_command").order_by(audit_log.c.audit_id)).all()
+    assert trail[-1] == (" ".join(["billing", *args]), "STARTED"), "the killed command's start is not audited"
     instance = DagsterInstance.get()
     [killed] = [run for run in instance.get_runs() if run.status == DagsterRunStatus.STARTED]  # nobody said it ended
     assert instance.all_logs(killed.run_id, of_type=DagsterEventType.STEP_START)[-1].step_key == point.step
@@ -203,7 +207,8 @@ def wait_until_session_ends(engine: Engine, pid: int, timeout_s: float = 60) -> 
 def tables(engine: Engine, stamps: bool = True) -> dict[str, list[tuple]]:
     """Every row of every table (tests/test_idempotency.py's snapshot, ``stamps`` alike) but
     the audit trail's: it records the commands run, not billing data — a command killed with
-    SIGKILL has no row there (it dies before it can say how it ended), one that failed has."""
+    SIGKILL has only its STARTED entry there (it dies before it can say how it ended), one that
+    failed has its outcome too."""
     return {name: found for name, found in snapshot(engine, stamps).items() if name != audit_log.name}
 
 

@@ -156,7 +156,7 @@ def test_a_command_run_while_postgresql_is_down_says_what_to_do_in_one_line(faul
     assert result.exit_code == 2, result.output
     assert f"error: the database {database} cannot be reached (connection to server at " in result.output
     assert "start the database server (or correct the URL, BILLING_DATABASE_URL), then run it again" in result.output
-    assert "warning: the audit trail could not be written" in result.output
+    assert result.output.count("warning: the audit trail could not be written") == 1  # not for each entry
     assert "Traceback" not in result.output
 
 

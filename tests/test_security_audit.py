@@ -49,12 +49,15 @@ def test_a_role_runs_what_its_permissions_allow_and_every_attempt_is_audited(eng
 
     trail = [entry[1:] for entry in _trail(engine)]
     assert trail[0] == ("jdoe", None, "configuration_changes", os.environ["BILLING_CONFIG"], "IN_FORCE")  # first seen
+    load = f"billing reference load {reference} --no-disaggregate"
     assert trail[1:] == [
         ("jdoe", "billing_administrator", "access_attempts", f"billing reference load {reference}", "REFUSED"),
+        ("jdoe", "billing_administrator", "operator_command", "billing status", "STARTED"),
         ("jdoe", "billing_administrator", "operator_command", "billing status", "OK"),
-        ("jdoe", "batch_administrator", "operator_command", f"billing reference load {reference} --no-disaggregate",
-         "OK"),
+        ("jdoe", "batch_administrator", "operator_command", load, "STARTED"),
+        ("jdoe", "batch_administrator", "operator_command", load, "OK"),
         ("jdoe", "intern", "access_attempts", "billing status", "REFUSED"),
+        ("jdoe", None, "operator_command", "billing status", "STARTED"),
         ("jdoe", None, "operator_command", "billing status", "OK"),
     ]
 
@@ -81,7 +84,12 @@ def test_a_changed_configuration_is_audited_once(engine, billing_home, monkeypat
 def test_a_failed_command_is_audited_as_failed(engine, billing_home):
     failed = _billing("invoice", "preview", "NOPE")
     assert failed.exit_code == 2
-    assert _trail(engine)[-1][3:] == ("operator_command", "billing invoice preview NOPE", "FAILED")
+    process = f"process {os.getpid()}"  # pairs the two among concurrent commands
+    trail = rows(engine, audit_log, "audit_id", "event", "subject", "outcome", "detail")
+    assert [entry[1:] for entry in trail[-2:]] == [
+        ("operator_command", "billing invoice preview NOPE", "STARTED", process),
+        ("operator_command", "billing invoice preview NOPE", "FAILED", process),
+    ]
 
 
 def test_audit_events_left_out_of_the_list_are_not_recorded(engine, billing_home, monkeypatch, tmp_path):
@@ -93,4 +101,5 @@ def test_audit_events_left_out_of_the_list_are_not_recorded(engine, billing_home
     assert _billing("init", role="billing_administrator").exit_code == 2  # refused: needs configure
     assert _billing("status", role="billing_administrator").exit_code == 0
     # Neither the refused attempt nor the configuration in force: only the command.
-    assert [entry[3:] for entry in _trail(engine)] == [("operator_command", "billing status", "OK")]
+    assert [entry[3:] for entry in _trail(engine)] == [("operator_command", "billing status", "STARTED"),
+                                                       ("operator_command", "billing status", "OK")]
